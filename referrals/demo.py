@@ -1,0 +1,279 @@
+"""Demo users and a few hundred realistic leads for `make run`.
+
+Deterministic (a fixed random seed) and idempotent: demo patients are keyed by their e-mail, so a
+second run finds them all and writes nothing.
+"""
+
+import datetime
+import itertools
+import random
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.utils import timezone
+
+from referrals.models import (
+    OPEN_STAGES,
+    BestResponse,
+    CloseReason,
+    EventKind,
+    Language,
+    Patient,
+    Priority,
+    PriorTreatmentLine,
+    ReasonStopped,
+    Referral,
+    ReferralEvent,
+    Sex,
+    Source,
+    Stage,
+)
+from trials.models import Condition, Program, Therapy, Trial
+
+DEMO_EMAIL_DOMAIN = "demo.carecrm.example"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    role: str
+
+
+DEMO_LOGINS = (
+    DemoLogin("admin", "carecrm-admin", "Admin"),
+    DemoLogin("coordinator", "carecrm-coordinator", "Coordinator"),
+    DemoLogin("coordinator2", "carecrm-coordinator2", "Coordinator"),
+)
+
+FIRST_NAMES = {
+    Sex.FEMALE: ["Noa", "Tamar", "Maya", "Yael", "Olga", "Svetlana", "Leila", "Rana", "Miriam"],
+    Sex.MALE: ["Avi", "Yosef", "Daniel", "Igor", "Dmitri", "Omar", "Samir", "Eitan", "David"],
+}
+LAST_NAMES = [
+    "Cohen", "Levi", "Mizrahi", "Peretz", "Biton", "Friedman", "Ivanova", "Petrov",
+    "Haddad", "Khoury", "Nasser", "Azoulay", "Katz", "Shapiro", "Dahan", "Abramov",
+]  # fmt: skip
+CITIES = ["Tel Aviv", "Jerusalem", "Haifa", "Beersheba", "Netanya", "Nazareth", "Ashdod"]
+# Conditions weighted toward where CAR-T programs recruit today.
+CONDITION_WEIGHTS = {
+    "sle": 30,
+    "lupus-nephritis": 20,
+    "rheumatoid-arthritis": 12,
+    "systemic-sclerosis": 12,
+    "dermatomyositis": 6,
+    "antisynthetase-syndrome": 4,
+    "anca-associated-vasculitis": 5,
+    "sjogrens-disease": 4,
+    "myasthenia-gravis": 7,
+}
+REGIMENS = [
+    ["Hydroxychloroquine"],
+    ["Prednisone"],
+    ["Methotrexate"],
+    ["Azathioprine"],
+    ["Mycophenolate mofetil"],
+    ["Cyclophosphamide"],
+    ["Belimumab"],
+    ["Rituximab"],
+    ["Tacrolimus"],
+    ["Adalimumab"],
+    ["Tocilizumab"],
+    ["Abatacept"],
+    ["Tofacitinib"],
+    ["Anifrolumab"],
+    ["Mycophenolate mofetil", "Prednisone"],
+    ["Methotrexate", "Hydroxychloroquine"],
+]
+STOP_REASONS = [
+    ReasonStopped.INADEQUATE_RESPONSE,
+    ReasonStopped.INADEQUATE_RESPONSE,
+    ReasonStopped.LOSS_OF_RESPONSE,
+    ReasonStopped.INTOLERANCE,
+    ReasonStopped.ADVERSE_EVENT,
+    ReasonStopped.PATIENT_CHOICE,
+]
+STAGE_WEIGHTS = {
+    Stage.NEW: 14,
+    Stage.CONTACTED: 12,
+    Stage.RECORDS_REQUESTED: 12,
+    Stage.SCREENING: 14,
+    Stage.ELIGIBLE: 8,
+    Stage.REFERRED: 7,
+    Stage.ACCEPTED: 5,
+    Stage.SCHEDULED: 4,
+    Stage.TREATED: 3,
+    Stage.FOLLOW_UP: 3,
+    Stage.CLOSED: 18,
+}
+NEXT_ACTIONS = {
+    Stage.NEW: "First call to the patient",
+    Stage.CONTACTED: "Request medical records",
+    Stage.RECORDS_REQUESTED: "Chase records from the treating rheumatologist",
+    Stage.SCREENING: "Review treatment history and run eligibility",
+    Stage.ELIGIBLE: "Send referral packet",
+    Stage.REFERRED: "Confirm the hospital received the referral",
+    Stage.ACCEPTED: "Agree consult date with the program",
+    Stage.SCHEDULED: "Check travel and lodging",
+    Stage.TREATED: "Book 1-month follow-up",
+    Stage.FOLLOW_UP: "Collect 3-month disease activity",
+}
+
+
+def demo_users_ensure() -> list[DemoLogin]:
+    """Create the demo logins that are missing; existing users keep their passwords."""
+    for login in DEMO_LOGINS:
+        user, created = User.objects.get_or_create(
+            username=login.username,
+            defaults={"is_staff": True, "email": f"{login.username}@{DEMO_EMAIL_DOMAIN}"},
+        )
+        if created:
+            user.set_password(login.password)
+            user.save(update_fields=["password"])
+        user.groups.add(Group.objects.get(name=login.role))
+    return list(DEMO_LOGINS)
+
+
+@transaction.atomic
+def demo_data_seed(*, referral_count: int = 300, seed: int = 20261127) -> int:
+    """Create the demo leads that do not exist yet; returns how many were created."""
+    rng = random.Random(seed)
+    demo_users_ensure()
+    coordinators = list(User.objects.filter(username__in=["coordinator", "coordinator2"]))
+    conditions = {c.slug: c for c in Condition.objects.filter(slug__in=CONDITION_WEIGHTS)}
+    therapies = {t.name: t for t in Therapy.objects.all()}
+    programs = list(Program.objects.accepting())
+    trials = list(Trial.objects.recruiting())
+    existing = set(
+        Patient.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}").values_list(
+            "email", flat=True
+        )
+    )
+    now = timezone.now()
+    today = timezone.localdate()
+    created = 0
+    for index in range(referral_count):
+        # Draw every value even for existing patients so each index always gets the same lead.
+        lead = _draw_lead(rng, index, conditions, coordinators, programs, trials, now, today)
+        if lead["patient"].email in existing:
+            continue
+        _save_lead(lead, therapies)
+        created += 1
+    return created
+
+
+def _draw_lead(rng, index, conditions, coordinators, programs, trials, now, today) -> dict:
+    sex = rng.choice([Sex.FEMALE, Sex.FEMALE, Sex.FEMALE, Sex.MALE])
+    slug = rng.choices(list(CONDITION_WEIGHTS), weights=list(CONDITION_WEIGHTS.values()))[0]
+    birth = today - datetime.timedelta(days=rng.randint(19 * 365, 72 * 365))
+    patient = Patient(
+        first_name=rng.choice(FIRST_NAMES[sex]),
+        last_name=rng.choice(LAST_NAMES),
+        date_of_birth=birth if rng.random() > 0.1 else None,
+        sex=sex,
+        phone=f"+97250{index:07d}",
+        email=f"patient{index:04d}@{DEMO_EMAIL_DOMAIN}",
+        city=rng.choice(CITIES),
+        preferred_language=rng.choice(list(Language.values)),
+        primary_condition=conditions.get(slug),
+        diagnosis_year=min(today.year - 1, birth.year + rng.randint(16, 40)),
+    )
+    stage = rng.choices(list(STAGE_WEIGHTS), weights=list(STAGE_WEIGHTS.values()))[0]
+    created_at = now - datetime.timedelta(days=rng.randint(0, 365), hours=rng.randint(0, 23))
+    path = _stage_path(stage, rng)
+    lines = []
+    for number in range(1, rng.randint(1, 6) + 1):
+        start = birth + datetime.timedelta(days=365 * 18 + number * rng.randint(150, 400))
+        start = min(start, today - datetime.timedelta(days=400))
+        end = start + datetime.timedelta(days=rng.randint(90, 360))
+        lines.append(
+            {
+                "line_number": number,
+                "regimen": rng.choice(REGIMENS),
+                "start_date": start,
+                "end_date": min(end, today),
+                "reason_stopped": rng.choice(STOP_REASONS),
+            }
+        )
+    reached_referral = Stage.REFERRED in path
+    target_program = rng.choice(programs) if reached_referral and programs else None
+    target_trial = (
+        rng.choice(trials) if reached_referral and trials and target_program is None else None
+    )
+    due_offset = rng.randint(-6, 10)
+    return {
+        "patient": patient,
+        "lines": lines,
+        "referral": Referral(
+            source=rng.choice(list(Source.values)),
+            stage=stage,
+            close_reason=rng.choice(list(CloseReason.values)) if stage == Stage.CLOSED else "",
+            assigned_to=rng.choice(coordinators)
+            if stage != Stage.NEW or rng.random() > 0.3
+            else None,
+            target_program=target_program,
+            target_trial=target_trial,
+            priority=rng.choice(list(Priority.values)),
+            next_action=NEXT_ACTIONS.get(stage, ""),
+            next_action_due=today + datetime.timedelta(days=due_offset)
+            if stage != Stage.CLOSED
+            else None,
+            created_at=created_at,
+        ),
+        "path": path,
+    }
+
+
+def _stage_path(stage: Stage, rng: random.Random) -> list[Stage]:
+    """The stages a lead passed through to reach `stage`, in order."""
+    if stage == Stage.CLOSED:
+        last_open = rng.choice(OPEN_STAGES[:5])
+        return [*_stage_path(last_open, rng), Stage.CLOSED]
+    return list(OPEN_STAGES[: OPEN_STAGES.index(stage) + 1])
+
+
+def _save_lead(lead: dict, therapies: dict[str, Therapy]) -> None:
+    patient = lead["patient"]
+    patient.save()
+    for line in lead["lines"]:
+        treatment_line = PriorTreatmentLine.objects.create(
+            patient=patient,
+            line_number=line["line_number"],
+            start_date=line["start_date"],
+            end_date=line["end_date"],
+            best_response=BestResponse.NONE,
+            reason_stopped=line["reason_stopped"],
+        )
+        treatment_line.therapies.set(
+            [therapies[name] for name in line["regimen"] if name in therapies]
+        )
+    referral = lead["referral"]
+    referral.patient = patient
+    path = lead["path"]
+    # Recent leads moved faster than old ones; no event may land in the future.
+    step = min(datetime.timedelta(days=2), (timezone.now() - referral.created_at) / len(path))
+    referral.stage_changed_at = referral.created_at + step * (len(path) - 1)
+    referral.save()
+    events = [
+        ReferralEvent(
+            referral=referral,
+            kind=EventKind.CREATED,
+            to_stage=Stage.NEW,
+            body=f"Lead received ({referral.get_source_display()}).",
+            created_at=referral.created_at,
+        )
+    ]
+    for position, (before, after) in enumerate(itertools.pairwise(path), start=1):
+        events.append(
+            ReferralEvent(
+                referral=referral,
+                kind=EventKind.STAGE_CHANGE,
+                from_stage=before,
+                to_stage=after,
+                author=referral.assigned_to,
+                body=referral.get_close_reason_display() if after == Stage.CLOSED else "",
+                created_at=referral.created_at + step * position,
+            )
+        )
+    ReferralEvent.objects.bulk_create(events)

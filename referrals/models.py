@@ -1,0 +1,361 @@
+"""Patients, their prior treatment lines, and the referrals (leads) coordinators work.
+
+Clinical history is never cascaded away: every foreign key into patients, lines and events is
+PROTECT. Erasure for privacy is an explicit service, not a delete.
+"""
+
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from trials.models import Condition, Program, Therapy, Trial
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+    OTHER = "other", _("Other")
+    UNKNOWN = "unknown", _("Not recorded")
+
+
+class Language(models.TextChoices):
+    ENGLISH = "en", _("English")
+    HEBREW = "he", _("Hebrew")
+    RUSSIAN = "ru", _("Russian")
+    ARABIC = "ar", _("Arabic")
+
+
+def age_on(date_of_birth: datetime.date, today: datetime.date) -> int:
+    before_birthday = (today.month, today.day) < (date_of_birth.month, date_of_birth.day)
+    return today.year - date_of_birth.year - before_birthday
+
+
+class Patient(models.Model):
+    first_name = models.CharField(max_length=80)
+    last_name = models.CharField(max_length=80)
+    date_of_birth = models.DateField(null=True, blank=True)
+    sex = models.CharField(max_length=8, choices=Sex.choices, default=Sex.UNKNOWN)
+    phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True)
+    city = models.CharField(max_length=80, blank=True)
+    preferred_language = models.CharField(
+        max_length=2, choices=Language.choices, default=Language.HEBREW
+    )
+    primary_condition = models.ForeignKey(
+        Condition, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    other_conditions = models.ManyToManyField(Condition, blank=True, related_name="+")
+    diagnosis_year = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1900)]
+    )
+    sledai_2k = models.PositiveSmallIntegerField(
+        "SLEDAI-2K", null=True, blank=True, validators=[MaxValueValidator(105)]
+    )
+    das28 = models.DecimalField(
+        "DAS28",
+        max_digits=4,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(10)],
+    )
+    mrss = models.PositiveSmallIntegerField(
+        "mRSS", null=True, blank=True, validators=[MaxValueValidator(51)]
+    )
+    mg_adl = models.PositiveSmallIntegerField(
+        "MG-ADL", null=True, blank=True, validators=[MaxValueValidator(24)]
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        indexes = [
+            models.Index(fields=["last_name", "first_name"]),
+            models.Index(fields=["phone"]),
+            models.Index(fields=["email"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def clean(self) -> None:
+        today = timezone.localdate()
+        if self.date_of_birth and self.date_of_birth > today:
+            raise ValidationError({"date_of_birth": _("The date of birth is in the future.")})
+        if self.diagnosis_year and self.diagnosis_year > today.year:
+            raise ValidationError({"diagnosis_year": _("The diagnosis year is in the future.")})
+        if (
+            self.diagnosis_year
+            and self.date_of_birth
+            and self.diagnosis_year < self.date_of_birth.year
+        ):
+            raise ValidationError({"diagnosis_year": _("The diagnosis year is before birth.")})
+
+    @property
+    def age(self) -> int | None:
+        if self.date_of_birth is None:
+            return None
+        return age_on(self.date_of_birth, timezone.localdate())
+
+    @property
+    def failed_line_count(self) -> int:
+        """Lines that failed and contain at least one therapy that counts.
+
+        Reads `treatment_lines` and their therapies through the related managers, so list pages
+        prefetch `treatment_lines__therapies` and this costs no query per patient.
+        """
+        return sum(1 for line in self.treatment_lines.all() if line.counts_as_failed)
+
+
+class ReasonStopped(models.TextChoices):
+    ONGOING = "ongoing", _("Ongoing")
+    INADEQUATE_RESPONSE = "inadequate_response", _("Inadequate response")
+    LOSS_OF_RESPONSE = "loss_of_response", _("Loss of response")
+    INTOLERANCE = "intolerance", _("Intolerance")
+    ADVERSE_EVENT = "adverse_event", _("Adverse event")
+    REMISSION = "remission", _("Remission")
+    PATIENT_CHOICE = "patient_choice", _("Patient choice")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+FAILURE_REASONS = frozenset(
+    {
+        ReasonStopped.INADEQUATE_RESPONSE,
+        ReasonStopped.LOSS_OF_RESPONSE,
+        ReasonStopped.INTOLERANCE,
+        ReasonStopped.ADVERSE_EVENT,
+    }
+)
+
+
+class BestResponse(models.TextChoices):
+    COMPLETE = "complete", _("Complete response")
+    PARTIAL = "partial", _("Partial response")
+    NONE = "none", _("No response")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class PriorTreatmentLine(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="treatment_lines")
+    line_number = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    therapies = models.ManyToManyField(Therapy, related_name="treatment_lines")
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+    best_response = models.CharField(
+        max_length=16, choices=BestResponse.choices, default=BestResponse.UNKNOWN
+    )
+    reason_stopped = models.CharField(
+        max_length=24, choices=ReasonStopped.choices, default=ReasonStopped.UNKNOWN
+    )
+    notes = models.TextField(blank=True)
+
+    history = HistoricalRecords(m2m_fields=[therapies])
+
+    class Meta:
+        ordering = ["patient", "line_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "line_number"], name="treatment_line_number_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(line_number__gte=1), name="treatment_line_number_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(start_date__isnull=True)
+                | Q(end_date__isnull=True)
+                | Q(end_date__gte=models.F("start_date")),
+                name="treatment_line_end_after_start",
+                violation_error_message=_("A line cannot end before it starts."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} · line {self.line_number}"
+
+    def clean(self) -> None:
+        today = timezone.localdate()
+        errors = {}
+        if self.start_date and self.start_date > today:
+            errors["start_date"] = _("The start date is in the future.")
+        if self.end_date and self.end_date > today:
+            errors["end_date"] = _("The end date is in the future.")
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            errors["end_date"] = _("A line cannot end before it starts.")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def counts_as_failed(self) -> bool:
+        """The single rule for a failed line; prefetch `therapies` when reading many lines."""
+        if self.reason_stopped not in FAILURE_REASONS:
+            return False
+        return any(therapy.counts_toward_failed_lines for therapy in self.therapies.all())
+
+
+class Stage(models.TextChoices):
+    NEW = "new", _("New")
+    CONTACTED = "contacted", _("Contacted")
+    RECORDS_REQUESTED = "records_requested", _("Records requested")
+    SCREENING = "screening", _("Screening")
+    ELIGIBLE = "eligible", _("Eligible")
+    REFERRED = "referred", _("Referred")
+    ACCEPTED = "accepted", _("Accepted")
+    SCHEDULED = "scheduled", _("Scheduled")
+    TREATED = "treated", _("Treated")
+    FOLLOW_UP = "follow_up", _("Follow-up")
+    CLOSED = "closed", _("Closed")
+
+
+OPEN_STAGES = tuple(stage for stage in Stage if stage != Stage.CLOSED)
+
+
+class CloseReason(models.TextChoices):
+    SCREEN_FAILED = "screen_failed", _("Screen failed")
+    DECLINED_BY_PATIENT = "declined_by_patient", _("Declined by patient")
+    DECLINED_BY_HOSPITAL = "declined_by_hospital", _("Declined by hospital")
+    NOT_REACHABLE = "not_reachable", _("Not reachable / lost to follow-up")
+    DUPLICATE = "duplicate", _("Duplicate")
+    DECEASED = "deceased", _("Deceased")
+    OTHER = "other", _("Other")
+
+
+class Source(models.TextChoices):
+    WEB_FORM = "web_form", _("Web form")
+    PHONE = "phone", _("Phone")
+    EMAIL = "email", _("E-mail")
+    REFERRING_PHYSICIAN = "referring_physician", _("Referring physician")
+    HOSPITAL = "hospital", _("Hospital")
+    PATIENT_ORGANISATION = "patient_organisation", _("Patient organisation")
+
+
+class Priority(models.IntegerChoices):
+    LOW = 1, _("Low")
+    NORMAL = 2, _("Normal")
+    HIGH = 3, _("High")
+    URGENT = 4, _("Urgent")
+
+
+class ReferralQuerySet(models.QuerySet):
+    def open(self):
+        return self.exclude(stage=Stage.CLOSED)
+
+    def for_coordinator(self, user):
+        return self.filter(assigned_to=user)
+
+    def overdue(self, today: datetime.date | None = None):
+        today = today or timezone.localdate()
+        return self.open().filter(next_action_due__lt=today)
+
+
+class Referral(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="referrals")
+    source = models.CharField(max_length=24, choices=Source.choices)
+    referring_physician_name = models.CharField(max_length=120, blank=True)
+    referring_physician_contact = models.CharField(max_length=200, blank=True)
+    stage = models.CharField(max_length=24, choices=Stage.choices, default=Stage.NEW)
+    close_reason = models.CharField(max_length=24, choices=CloseReason.choices, blank=True)
+    close_detail = models.TextField(blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_referrals",
+    )
+    target_program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, null=True, blank=True, related_name="referrals"
+    )
+    target_trial = models.ForeignKey(
+        Trial, on_delete=models.PROTECT, null=True, blank=True, related_name="referrals"
+    )
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    next_action = models.CharField(max_length=200, blank=True)
+    next_action_due = models.DateField(null=True, blank=True)
+    stage_changed_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(
+        default=1, help_text=_("Bumped on every save through a service; detects lost updates.")
+    )
+
+    objects = ReferralQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["stage", "-created_at"]),
+            models.Index(fields=["assigned_to", "stage"]),
+            models.Index(fields=["next_action_due"]),
+            models.Index(fields=["-created_at", "-id"]),
+            models.Index(fields=["stage_changed_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(stage=Stage.CLOSED) & ~Q(close_reason=""))
+                | (~Q(stage=Stage.CLOSED) & Q(close_reason="")),
+                name="referral_closed_iff_close_reason",
+                violation_error_message=_(
+                    "A closed referral needs a close reason, and an open one must not have one."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Referral #{self.pk} · {self.patient}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage != Stage.CLOSED
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", _("Created")
+    STAGE_CHANGE = "stage_change", _("Stage change")
+    NOTE = "note", _("Note")
+    CALL = "call", _("Call")
+    EMAIL = "email", _("E-mail")
+    DOCUMENT_RECEIVED = "document_received", _("Document received")
+    ASSIGNMENT = "assignment", _("Assignment")
+
+
+class ReferralEvent(models.Model):
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=24, choices=EventKind.choices)
+    from_stage = models.CharField(max_length=24, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(max_length=24, choices=Stage.choices, blank=True)
+    body = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["referral", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind=EventKind.STAGE_CHANGE) | ~Q(to_stage=""),
+                name="event_stage_change_has_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == EventKind.STAGE_CHANGE:
+            return f"{self.get_from_stage_display()} → {self.get_to_stage_display()}"
+        return self.get_kind_display()

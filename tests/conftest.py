@@ -1,0 +1,41 @@
+import os
+
+import pytest
+
+from tests.factories import UserFactory
+
+# Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
+# thread with a running loop unless told this is deliberate.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def coordinator(db):
+    return UserFactory(username="coordinator", role="Coordinator")
+
+
+@pytest.fixture
+def coordinator2(db):
+    return UserFactory(username="coordinator2", role="Coordinator")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin", role="Admin")
+
+
+@pytest.fixture
+def inactive_user(db):
+    return UserFactory(username="inactive", role="Coordinator", is_active=False)
+
+
+@pytest.fixture
+def coordinator_client(client, coordinator):
+    client.force_login(coordinator)
+    return client
+
+
+@pytest.fixture
+def admin_client_(client, admin_user):
+    client.force_login(admin_user)
+    return client

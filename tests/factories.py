@@ -1,0 +1,158 @@
+import datetime
+
+import factory
+from django.contrib.auth.models import Group, User
+from factory.django import DjangoModelFactory
+
+from referrals.models import (
+    Patient,
+    PriorTreatmentLine,
+    ReasonStopped,
+    Referral,
+    ReferralEvent,
+    Source,
+    Stage,
+)
+from trials.models import (
+    CarTarget,
+    Condition,
+    ConditionGroup,
+    DrugClass,
+    Hospital,
+    Program,
+    ProgramStatus,
+    Therapy,
+    Trial,
+    TrialStatus,
+)
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@carecrm.test")
+    is_staff = True
+    password = factory.django.Password("correct horse battery staple")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.groups.add(Group.objects.get(name=extracted))
+
+
+class ConditionFactory(DjangoModelFactory):
+    class Meta:
+        model = Condition
+        django_get_or_create = ["slug"]
+
+    name = factory.Sequence(lambda n: f"Condition {n}")
+    slug = factory.Sequence(lambda n: f"condition-{n}")
+    group = ConditionGroup.CONNECTIVE_TISSUE
+
+
+class TherapyFactory(DjangoModelFactory):
+    class Meta:
+        model = Therapy
+        django_get_or_create = ["name"]
+
+    name = factory.Sequence(lambda n: f"Therapy {n}")
+    drug_class = DrugClass.CSDMARD
+    counts_toward_failed_lines = True
+
+
+class HospitalFactory(DjangoModelFactory):
+    class Meta:
+        model = Hospital
+
+    name = factory.Sequence(lambda n: f"Hospital {n}")
+    city = "Tel Aviv"
+
+
+class ProgramFactory(DjangoModelFactory):
+    class Meta:
+        model = Program
+        skip_postgeneration_save = True
+
+    hospital = factory.SubFactory(HospitalFactory)
+    name = factory.Sequence(lambda n: f"CD19 program {n}")
+    car_target = CarTarget.CD19
+    min_failed_lines = 2
+    min_age = 18
+    max_age = 70
+    status = ProgramStatus.ACCEPTING
+
+    @factory.post_generation
+    def conditions(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.conditions.set(extracted)
+
+
+class TrialFactory(DjangoModelFactory):
+    class Meta:
+        model = Trial
+        skip_postgeneration_save = True
+
+    nct_id = factory.Sequence(lambda n: f"NCT{90000000 + n:08d}")
+    title = factory.Sequence(lambda n: f"CD19 CAR-T trial {n}")
+    car_target = CarTarget.CD19
+    overall_status = TrialStatus.RECRUITING
+    min_age = 18
+    max_age = 75
+
+    @factory.post_generation
+    def conditions(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.conditions.set(extracted)
+
+
+class PatientFactory(DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    date_of_birth = datetime.date(1985, 6, 15)
+    phone = factory.Sequence(lambda n: f"+9725{n:08d}")
+    email = factory.Sequence(lambda n: f"patient{n}@example.org")
+    primary_condition = factory.SubFactory(ConditionFactory)
+
+
+class PriorTreatmentLineFactory(DjangoModelFactory):
+    class Meta:
+        model = PriorTreatmentLine
+        skip_postgeneration_save = True
+
+    patient = factory.SubFactory(PatientFactory)
+    line_number = factory.Sequence(lambda n: n + 1)
+    start_date = datetime.date(2020, 1, 1)
+    end_date = datetime.date(2020, 12, 31)
+    reason_stopped = ReasonStopped.INADEQUATE_RESPONSE
+
+    @factory.post_generation
+    def therapies(self, create, extracted, **kwargs):
+        if create:
+            self.therapies.set(extracted if extracted is not None else [TherapyFactory()])
+
+
+class ReferralFactory(DjangoModelFactory):
+    class Meta:
+        model = Referral
+
+    patient = factory.SubFactory(PatientFactory)
+    source = Source.PHONE
+    stage = Stage.NEW
+
+
+class ReferralEventFactory(DjangoModelFactory):
+    class Meta:
+        model = ReferralEvent
+
+    referral = factory.SubFactory(ReferralFactory)
+    kind = "note"
+    body = "Called the patient."

@@ -1,0 +1,224 @@
+"""The staff site: every model's list and form, for each role, with flat query counts."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from referrals.models import Referral
+from tests.factories import (
+    ConditionFactory,
+    HospitalFactory,
+    PatientFactory,
+    PriorTreatmentLineFactory,
+    ProgramFactory,
+    ReferralEventFactory,
+    ReferralFactory,
+    TherapyFactory,
+    TrialFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+# model: (factory making one row, may a coordinator add/change it)
+MODELS = {
+    "referrals.referral": (ReferralFactory, True),
+    "referrals.patient": (PatientFactory, True),
+    "referrals.priortreatmentline": (PriorTreatmentLineFactory, True),
+    "referrals.referralevent": (ReferralEventFactory, False),
+    "trials.condition": (ConditionFactory, False),
+    "trials.therapy": (TherapyFactory, False),
+    "trials.hospital": (HospitalFactory, False),
+    "trials.program": (ProgramFactory, False),
+    "trials.trial": (TrialFactory, False),
+}
+
+
+def _url(model: str, view: str, *args) -> str:
+    app_label, model_name = model.split(".")
+    return reverse(f"admin:{app_label}_{model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_it_sends_anonymous_visitors_to_the_login_page(client, model):
+    response = client.get(_url(model, "changelist"))
+
+    assert response.status_code == 302
+    assert reverse("admin:login") in response["Location"]
+
+
+def test_it_refuses_inactive_staff(client, inactive_user):
+    client.force_login(inactive_user)
+
+    response = client.get(_url("referrals.referral", "changelist"))
+
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_it_shows_every_list_and_record_to_admins(admin_client, model):
+    factory, _ = MODELS[model]
+    obj = factory()
+
+    assert admin_client.get(_url(model, "changelist")).status_code == 200
+    assert admin_client.get(_url(model, "change", obj.pk)).status_code == 200
+    add_status = admin_client.get(_url(model, "add")).status_code
+    assert add_status == (403 if model == "referrals.referralevent" else 200)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_it_lets_coordinators_work_referrals_and_only_view_reference_data(
+    coordinator_client, model
+):
+    factory, coordinator_edits = MODELS[model]
+    obj = factory()
+
+    assert coordinator_client.get(_url(model, "changelist")).status_code == 200
+    change_page = coordinator_client.get(_url(model, "change", obj.pk))
+    assert change_page.status_code == 200
+    assert (b'name="_save"' in change_page.content) is coordinator_edits
+    assert coordinator_client.get(_url(model, "add")).status_code == (
+        200 if coordinator_edits else 403
+    )
+
+
+def test_it_refuses_coordinators_the_user_admin(coordinator_client, admin_client):
+    assert coordinator_client.get(reverse("admin:auth_user_changelist")).status_code == 403
+    assert admin_client.get(reverse("admin:auth_user_changelist")).status_code == 200
+
+
+def test_it_refuses_a_coordinator_posting_a_program_change(coordinator_client):
+    program = ProgramFactory(name="Original")
+
+    response = coordinator_client.post(_url("trials.program", "change", program.pk), {"name": "X"})
+
+    assert response.status_code == 403
+    program.refresh_from_db()
+    assert program.name == "Original"
+
+
+def _rows_for(model: str, count: int) -> None:
+    factory, _ = MODELS[model]
+    if model == "referrals.referral":
+        program = ProgramFactory()
+        for _ in range(count):
+            line = PriorTreatmentLineFactory()
+            ReferralFactory(patient=line.patient, target_program=program)
+        return
+    if model == "referrals.patient":
+        for _ in range(count):
+            PriorTreatmentLineFactory(patient=PatientFactory())
+        return
+    if model == "trials.program":
+        condition = ConditionFactory()
+        for _ in range(count):
+            ProgramFactory(conditions=[condition])
+        return
+    factory.create_batch(count)
+
+
+def _changelist_queries(client, model: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(_url(model, "changelist"))
+    assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_it_keeps_changelist_queries_flat_from_5_to_50_rows(admin_client, model):
+    _rows_for(model, 5)
+    with_5 = _changelist_queries(admin_client, model)
+    _rows_for(model, 45)
+
+    assert _changelist_queries(admin_client, model) == with_5
+
+
+def test_it_lists_referrals_without_an_unbounded_full_count(admin_client):
+    ReferralFactory.create_batch(3)
+
+    with CaptureQueriesContext(connection) as queries:
+        admin_client.get(_url("referrals.referral", "changelist"), {"q": "zzz-no-match"})
+
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1, counts
+    assert "LIKE" in counts[0].upper()
+
+
+def test_it_finds_a_referral_by_patient_phone(admin_client):
+    wanted = ReferralFactory(patient=PatientFactory(phone="+972501112233"))
+    ReferralFactory.create_batch(3)
+
+    response = admin_client.get(_url("referrals.referral", "changelist"), {"q": "501112233"})
+
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+def test_it_finds_a_trial_by_nct_id(admin_client):
+    wanted = TrialFactory(nct_id="NCT05869955")
+    TrialFactory.create_batch(3)
+
+    response = admin_client.get(_url("trials.trial", "changelist"), {"q": "NCT05869955"})
+
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+def test_it_records_who_changed_a_referral_in_its_history(admin_client, admin_user):
+    referral = ReferralFactory()
+
+    response = admin_client.post(
+        _url("referrals.referral", "change", referral.pk),
+        _referral_form(referral, next_action="Call the rheumatologist"),
+    )
+
+    assert response.status_code == 302, response.content
+    referral.refresh_from_db()
+    assert referral.next_action == "Call the rheumatologist"
+    assert referral.version == 2
+    assert referral.history.first().history_user == admin_user
+
+
+def test_it_refuses_a_stale_save_and_keeps_the_other_coordinators_change(admin_client):
+    referral = ReferralFactory()
+    stale_form = _referral_form(referral, next_action="Mine")
+    Referral.objects.filter(pk=referral.pk).update(next_action="Theirs", version=2)
+
+    response = admin_client.post(_url("referrals.referral", "change", referral.pk), stale_form)
+
+    assert response.status_code == 200
+    assert b"Someone else saved this referral" in response.content
+    referral.refresh_from_db()
+    assert referral.next_action == "Theirs"
+
+
+def test_it_writes_an_assignment_event_when_a_lead_is_reassigned(admin_client, coordinator):
+    referral = ReferralFactory()
+
+    admin_client.post(
+        _url("referrals.referral", "change", referral.pk),
+        _referral_form(referral, assigned_to=coordinator.pk),
+    )
+
+    event = referral.events.get(kind="assignment")
+    assert coordinator.get_full_name() in event.body
+
+
+def _referral_form(referral: Referral, **changes) -> dict:
+    data = {
+        "patient": referral.patient_id,
+        "source": referral.source,
+        "priority": referral.priority,
+        "referring_physician_name": "",
+        "referring_physician_contact": "",
+        "assigned_to": referral.assigned_to_id or "",
+        "next_action": referral.next_action,
+        "next_action_due": "",
+        "target_program": "",
+        "target_trial": "",
+        "version": referral.version,
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
+        "events-MIN_NUM_FORMS": "0",
+        "events-MAX_NUM_FORMS": "1000",
+    }
+    data.update(changes)
+    return data

@@ -1,0 +1,300 @@
+"""The reference world admins edit: conditions, therapies, hospitals, programs and trials.
+
+Nothing here knows about patients or referrals; `referrals` depends on `trials`, never the
+reverse.
+"""
+
+from django.core.validators import MaxValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+NCT_ID_PATTERN = r"^NCT[0-9]{8}$"
+nct_id_validator = RegexValidator(
+    NCT_ID_PATTERN, _("An NCT ID is 'NCT' followed by 8 digits, e.g. NCT05869955.")
+)
+AGE_LIMIT = 120
+
+
+class CarTarget(models.TextChoices):
+    CD19 = "cd19", "CD19"
+    BCMA = "bcma", "BCMA"
+    CD19_BCMA = "cd19_bcma", "CD19×BCMA"
+    BAFF_R = "baff_r", "BAFF / BAFF-R"
+    CAAR = "caar", _("CAAR (chimeric autoantibody receptor)")
+    CAR_TREG = "car_treg", "CAR-Treg"
+    OTHER = "other", _("Other")
+
+
+class ConditionGroup(models.TextChoices):
+    CONNECTIVE_TISSUE = "connective_tissue", _("Connective tissue disease")
+    INFLAMMATORY_ARTHRITIS = "inflammatory_arthritis", _("Inflammatory arthritis")
+    VASCULITIS = "vasculitis", _("Vasculitis")
+    MYOSITIS = "myositis", _("Myositis")
+    NEUROMUSCULAR = "neuromuscular", _("Neuromuscular")
+    NEUROINFLAMMATORY = "neuroinflammatory", _("Neuroinflammatory")
+    DERMATOLOGICAL = "dermatological", _("Autoimmune blistering / skin")
+    OTHER = "other", _("Other")
+
+
+class Condition(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    icd10_codes = models.CharField(
+        _("ICD-10 codes"), max_length=120, blank=True, help_text=_("Comma-separated, e.g. M32.1")
+    )
+    group = models.CharField(max_length=32, choices=ConditionGroup.choices)
+    synonyms = models.TextField(
+        blank=True,
+        help_text=_("One per line; used to match trial registry condition names."),
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DrugClass(models.TextChoices):
+    GLUCOCORTICOID = "glucocorticoid", _("Glucocorticoid")
+    ANTIMALARIAL = "antimalarial", _("Antimalarial")
+    CSDMARD = "csdmard", _("Conventional synthetic DMARD / immunosuppressant")
+    ALKYLATING = "alkylating", _("Alkylating agent")
+    CALCINEURIN = "calcineurin", _("Calcineurin inhibitor")
+    ANTI_CD20 = "anti_cd20", _("Anti-CD20")
+    BLYS = "blys", _("BLyS inhibitor")
+    IFNAR = "ifnar", _("Type-I IFN receptor antagonist")
+    TNF = "tnf", _("TNF inhibitor")
+    IL6R = "il6r", _("IL-6R inhibitor")
+    COSTIMULATION = "costimulation", _("T-cell co-stimulation modulator")
+    JAK = "jak", _("JAK inhibitor")
+    COMPLEMENT = "complement", _("Complement inhibitor")
+    FCRN = "fcrn", _("FcRn blocker")
+    IVIG_PLEX = "ivig_plex", _("IVIG / plasma exchange")
+    OTHER = "other", _("Other")
+
+
+# A line of only these does not make a patient "refractory": glucocorticoids bridge flares and
+# hydroxychloroquine is background therapy for everyone with SLE (EULAR 2023).
+NON_COUNTING_DRUG_CLASSES = frozenset({DrugClass.GLUCOCORTICOID, DrugClass.ANTIMALARIAL})
+
+
+class Therapy(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    generic_name = models.CharField(max_length=120, blank=True)
+    drug_class = models.CharField(max_length=32, choices=DrugClass.choices)
+    counts_toward_failed_lines = models.BooleanField(
+        default=True,
+        help_text=_(
+            "Whether a failed line containing this therapy counts toward failed lines. "
+            "Off for glucocorticoids and antimalarials: a line of only those does not count."
+        ),
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "therapies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Hospital(models.Model):
+    name = models.CharField(max_length=160, unique=True)
+    city = models.CharField(max_length=80)
+    country = models.CharField(max_length=80, default="Israel")
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    website = models.URLField(blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _age_range_constraint(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(min_age__isnull=True) | Q(max_age__isnull=True) | Q(min_age__lte=F("max_age")),
+        name=name,
+        violation_error_message=_("The minimum age cannot be above the maximum age."),
+    )
+
+
+class TrialStatus(models.TextChoices):
+    """ClinicalTrials.gov API v2 `overallStatus` values."""
+
+    NOT_YET_RECRUITING = "NOT_YET_RECRUITING", _("Not yet recruiting")
+    RECRUITING = "RECRUITING", _("Recruiting")
+    ENROLLING_BY_INVITATION = "ENROLLING_BY_INVITATION", _("Enrolling by invitation")
+    ACTIVE_NOT_RECRUITING = "ACTIVE_NOT_RECRUITING", _("Active, not recruiting")
+    SUSPENDED = "SUSPENDED", _("Suspended")
+    TERMINATED = "TERMINATED", _("Terminated")
+    COMPLETED = "COMPLETED", _("Completed")
+    WITHDRAWN = "WITHDRAWN", _("Withdrawn")
+    UNKNOWN = "UNKNOWN", _("Unknown status")
+
+
+class TrialPhase(models.TextChoices):
+    EARLY_PHASE1 = "EARLY_PHASE1", _("Early phase 1")
+    PHASE1 = "PHASE1", _("Phase 1")
+    PHASE1_2 = "PHASE1_PHASE2", _("Phase 1/2")
+    PHASE2 = "PHASE2", _("Phase 2")
+    PHASE2_3 = "PHASE2_PHASE3", _("Phase 2/3")
+    PHASE3 = "PHASE3", _("Phase 3")
+    NA = "NA", _("Not applicable")
+
+
+class TrialQuerySet(models.QuerySet):
+    def recruiting(self):
+        return self.filter(overall_status=TrialStatus.RECRUITING)
+
+
+class Trial(models.Model):
+    nct_id = models.CharField(
+        _("NCT ID"), max_length=11, unique=True, validators=[nct_id_validator]
+    )
+    short_name = models.CharField(max_length=80, blank=True)
+    title = models.CharField(max_length=400)
+    sponsor = models.CharField(max_length=200, blank=True)
+    product = models.CharField(max_length=200, blank=True)
+    car_target = models.CharField(max_length=16, choices=CarTarget.choices)
+    phase = models.CharField(max_length=16, choices=TrialPhase.choices, blank=True)
+    overall_status = models.CharField(
+        max_length=32, choices=TrialStatus.choices, default=TrialStatus.UNKNOWN
+    )
+    conditions = models.ManyToManyField(Condition, related_name="trials", blank=True)
+    conditions_text = models.TextField(
+        blank=True, help_text=_("Registry condition names that match none of our conditions.")
+    )
+    min_age = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(AGE_LIMIT)]
+    )
+    max_age = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(AGE_LIMIT)]
+    )
+    min_failed_lines = models.PositiveSmallIntegerField(default=2)
+    eligibility_text = models.TextField(blank=True)
+    source_url = models.URLField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TrialQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["nct_id"]
+        indexes = [models.Index(fields=["overall_status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(nct_id__regex=NCT_ID_PATTERN),
+                name="trial_nct_id_format",
+                violation_error_message=nct_id_validator.message,
+            ),
+            _age_range_constraint("trial_age_range_valid"),
+        ]
+
+    def __str__(self) -> str:
+        label = self.short_name or self.title
+        return f"{self.nct_id} · {label}"
+
+    @property
+    def registry_url(self) -> str:
+        return f"https://clinicaltrials.gov/study/{self.nct_id}"
+
+
+class TrialSite(models.Model):
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="sites")
+    hospital = models.ForeignKey(
+        Hospital, on_delete=models.PROTECT, null=True, blank=True, related_name="trial_sites"
+    )
+    facility = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=80, blank=True)
+    country = models.CharField(max_length=80, blank=True)
+    status = models.CharField(max_length=32, choices=TrialStatus.choices, blank=True)
+
+    class Meta:
+        ordering = ["trial", "country", "city", "facility"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(hospital__isnull=False) | ~Q(facility=""),
+                name="trialsite_has_hospital_or_facility",
+                violation_error_message=_("A site needs a hospital or a facility name."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        where = self.hospital.name if self.hospital_id else self.facility
+        return f"{self.trial.nct_id} @ {where}"
+
+
+class ProgramKind(models.TextChoices):
+    HOSPITAL_PROGRAM = "hospital_program", _("Hospital program")
+    TRIAL_SITE = "trial_site", _("Trial site")
+    COMPASSIONATE_USE = "compassionate_use", _("Compassionate use")
+
+
+class ProgramStatus(models.TextChoices):
+    ACCEPTING = "accepting", _("Accepting referrals")
+    PAUSED = "paused", _("Paused")
+    CLOSED = "closed", _("Closed")
+
+
+class ProgramQuerySet(models.QuerySet):
+    def accepting(self):
+        return self.filter(status=ProgramStatus.ACCEPTING)
+
+
+class Program(models.Model):
+    hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="programs")
+    name = models.CharField(max_length=200)
+    conditions = models.ManyToManyField(Condition, related_name="programs", blank=True)
+    car_target = models.CharField(max_length=16, choices=CarTarget.choices)
+    kind = models.CharField(
+        max_length=24, choices=ProgramKind.choices, default=ProgramKind.HOSPITAL_PROGRAM
+    )
+    min_failed_lines = models.PositiveSmallIntegerField(default=2)
+    min_age = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(AGE_LIMIT)]
+    )
+    max_age = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(AGE_LIMIT)]
+    )
+    status = models.CharField(
+        max_length=16, choices=ProgramStatus.choices, default=ProgramStatus.ACCEPTING
+    )
+    monthly_capacity = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Patients the program can take per month.")
+    )
+    required_documents = models.TextField(blank=True, help_text=_("One document per line."))
+    contact_name = models.CharField(max_length=120, blank=True)
+    contact_email = models.EmailField(blank=True)
+    contact_phone = models.CharField(max_length=40, blank=True)
+    trial = models.ForeignKey(
+        Trial, on_delete=models.SET_NULL, null=True, blank=True, related_name="programs"
+    )
+    notes = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProgramQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["hospital__name", "name"]
+        indexes = [models.Index(fields=["status"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hospital", "name"], name="program_unique_per_hospital"
+            ),
+            _age_range_constraint("program_age_range_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hospital.name})"
+
+    @property
+    def required_document_list(self) -> list[str]:
+        return [line.strip() for line in self.required_documents.splitlines() if line.strip()]
