@@ -207,6 +207,22 @@ UNFOLD = {
                 "title": _("Referrals"),
                 "items": [
                     {
+                        "title": _("My queue"),
+                        "icon": "inbox",
+                        "link": reverse_lazy("referrals:queue"),
+                        "permission": lambda request: request.user.has_perm(
+                            "referrals.view_referral"
+                        ),
+                    },
+                    {
+                        "title": _("Pipeline board"),
+                        "icon": "view_kanban",
+                        "link": reverse_lazy("referrals:board"),
+                        "permission": lambda request: request.user.has_perm(
+                            "referrals.view_referral"
+                        ),
+                    },
+                    {
                         "title": _("Referrals"),
                         "icon": "assignment_ind",
                         "link": reverse_lazy("admin:referrals_referral_changelist"),

@@ -1,8 +1,10 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # Coordinator pages live inside the admin site's chrome, ahead of its catch-all patterns.
+    path("admin/work/", include("referrals.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -39,12 +39,14 @@ class DemoLogin:
     username: str
     password: str
     role: str
+    first_name: str
+    last_name: str
 
 
 DEMO_LOGINS = (
-    DemoLogin("admin", "carecrm-admin", "Admin"),
-    DemoLogin("coordinator", "carecrm-coordinator", "Coordinator"),
-    DemoLogin("coordinator2", "carecrm-coordinator2", "Coordinator"),
+    DemoLogin("admin", "carecrm-admin", "Admin", "Ruth", "Admin"),
+    DemoLogin("coordinator", "carecrm-coordinator", "Coordinator", "Dana", "Levi"),
+    DemoLogin("coordinator2", "carecrm-coordinator2", "Coordinator", "Yossi", "Cohen"),
 )
 
 FIRST_NAMES = {
@@ -126,7 +128,12 @@ def demo_users_ensure() -> list[DemoLogin]:
     for login in DEMO_LOGINS:
         user, created = User.objects.get_or_create(
             username=login.username,
-            defaults={"is_staff": True, "email": f"{login.username}@{DEMO_EMAIL_DOMAIN}"},
+            defaults={
+                "is_staff": True,
+                "email": f"{login.username}@{DEMO_EMAIL_DOMAIN}",
+                "first_name": login.first_name,
+                "last_name": login.last_name,
+            },
         )
         if created:
             user.set_password(login.password)
@@ -180,19 +187,27 @@ def _draw_lead(rng, index, conditions, coordinators, programs, trials, now, toda
         diagnosis_year=min(today.year - 1, birth.year + rng.randint(16, 40)),
     )
     stage = rng.choices(list(STAGE_WEIGHTS), weights=list(STAGE_WEIGHTS.values()))[0]
-    created_at = now - datetime.timedelta(days=rng.randint(0, 365), hours=rng.randint(0, 23))
+    # Early stages hold recent leads; later stages hold leads that have been worked for months.
+    max_age_days = {Stage.NEW: 5, Stage.CONTACTED: 30, Stage.RECORDS_REQUESTED: 60}.get(stage, 365)
+    created_at = now - datetime.timedelta(
+        days=rng.randint(0, max_age_days), hours=rng.randint(0, 23)
+    )
     path = _stage_path(stage, rng)
     lines = []
-    for number in range(1, rng.randint(1, 6) + 1):
-        start = birth + datetime.timedelta(days=365 * 18 + number * rng.randint(150, 400))
-        start = min(start, today - datetime.timedelta(days=400))
-        end = start + datetime.timedelta(days=rng.randint(90, 360))
+    line_count = rng.randint(1, 6)
+    # Lines run one after another from the diagnosis until a few months before the lead.
+    first_start = datetime.date(patient.diagnosis_year, rng.randint(1, 12), 1)
+    last_end = created_at.date() - datetime.timedelta(days=rng.randint(20, 120))
+    span = max((last_end - first_start).days // line_count, 60)
+    for number in range(1, line_count + 1):
+        start = min(first_start + datetime.timedelta(days=span * (number - 1)), last_end)
+        end = start + datetime.timedelta(days=rng.randint(60, max(61, span - 10)))
         lines.append(
             {
                 "line_number": number,
                 "regimen": rng.choice(REGIMENS),
                 "start_date": start,
-                "end_date": min(end, today),
+                "end_date": min(end, last_end),
                 "reason_stopped": rng.choice(STOP_REASONS),
             }
         )
@@ -201,7 +216,7 @@ def _draw_lead(rng, index, conditions, coordinators, programs, trials, now, toda
     target_trial = (
         rng.choice(trials) if reached_referral and trials and target_program is None else None
     )
-    due_offset = rng.randint(-6, 10)
+    due_offset = rng.randint(-3, 14)
     return {
         "patient": patient,
         "lines": lines,

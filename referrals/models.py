@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -72,6 +73,13 @@ class Patient(models.Model):
     mg_adl = models.PositiveSmallIntegerField(
         "MG-ADL", null=True, blank=True, validators=[MaxValueValidator(24)]
     )
+    exclusions = models.TextField(
+        blank=True,
+        help_text=_(
+            "Exclusions found in screening, one per line (e.g. active CNS lupus, pregnancy). "
+            "Any recorded exclusion makes every candidate ineligible until removed."
+        ),
+    )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -116,6 +124,10 @@ class Patient(models.Model):
         prefetch `treatment_lines__therapies` and this costs no query per patient.
         """
         return sum(1 for line in self.treatment_lines.all() if line.counts_as_failed)
+
+    @property
+    def exclusion_list(self) -> list[str]:
+        return [line.strip() for line in self.exclusions.splitlines() if line.strip()]
 
 
 class ReasonStopped(models.TextChoices):
@@ -282,6 +294,9 @@ class Referral(models.Model):
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     next_action = models.CharField(max_length=200, blank=True)
     next_action_due = models.DateField(null=True, blank=True)
+    scheduled_for = models.DateField(
+        _("treatment date"), null=True, blank=True, help_text=_("Planned CAR-T infusion date.")
+    )
     stage_changed_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -315,6 +330,9 @@ class Referral(models.Model):
     def __str__(self) -> str:
         return f"Referral #{self.pk} · {self.patient}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("referrals:lead", args=[self.pk])
+
     @property
     def is_open(self) -> bool:
         return self.stage != Stage.CLOSED
@@ -328,6 +346,10 @@ class EventKind(models.TextChoices):
     EMAIL = "email", _("E-mail")
     DOCUMENT_RECEIVED = "document_received", _("Document received")
     ASSIGNMENT = "assignment", _("Assignment")
+    SCREENING = "screening", _("Eligibility check")
+    TARGET = "target", _("Target chosen")
+    TREATMENT_LINE = "treatment_line", _("Treatment line")
+    TASK = "task", _("Task")
 
 
 class ReferralEvent(models.Model):
@@ -359,3 +381,87 @@ class ReferralEvent(models.Model):
         if self.kind == EventKind.STAGE_CHANGE:
             return f"{self.get_from_stage_display()} → {self.get_to_stage_display()}"
         return self.get_kind_display()
+
+
+class ScreeningVerdict(models.TextChoices):
+    """The eligibility engine's verdicts (`eligibility.Verdict`), as stored."""
+
+    ELIGIBLE = "eligible", _("Eligible")
+    NEEDS_INFO = "needs_info", _("Needs info")
+    INELIGIBLE = "ineligible", _("Ineligible")
+
+
+class ScreeningRecord(models.Model):
+    """One recorded eligibility check of a lead against one program or trial.
+
+    The candidate's name and every criterion are copied, so the screening log still says what
+    was checked after the program or trial is edited.
+    """
+
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="screenings")
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    trial = models.ForeignKey(
+        Trial, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    candidate_name = models.CharField(max_length=400)
+    verdict = models.CharField(max_length=16, choices=ScreeningVerdict.choices)
+    criteria = models.JSONField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        indexes = [
+            models.Index(fields=["referral", "-recorded_at"]),
+            models.Index(fields=["-recorded_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(program__isnull=False, trial__isnull=True)
+                | Q(program__isnull=True, trial__isnull=False),
+                name="screening_exactly_one_candidate",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.candidate_name}: {self.get_verdict_display()}"
+
+    @property
+    def failed_criteria(self) -> list[str]:
+        return [c["name"] for c in self.criteria if c["result"] == "fail"]
+
+
+class TaskQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(done_at__isnull=True)
+
+
+class Task(models.Model):
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="tasks")
+    title = models.CharField(max_length=200)
+    due_on = models.DateField()
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tasks"
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        indexes = [models.Index(fields=["assignee", "done_at", "due_on"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_at is not None

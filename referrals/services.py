@@ -1,16 +1,27 @@
 """Every write to referrals: keyword-only, atomic, and leaving a timeline event behind.
 
-Services raise `ReferralError` for anything a user did wrong; views and admin actions turn it
+Services raise `ReferralError` for anything the domain refuses; views and admin actions turn it
 into a message and nothing is written.
 """
 
+import datetime
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from referrals.models import EventKind, Referral, ReferralEvent
+from referrals import pipeline, selectors
+from referrals.models import (
+    EventKind,
+    PriorTreatmentLine,
+    Referral,
+    ReferralEvent,
+    ScreeningRecord,
+    Stage,
+    Task,
+)
+from trials.models import Program, ProgramStatus, Therapy, Trial, TrialStatus
 
 
 class ReferralError(Exception):
@@ -25,10 +36,34 @@ class ReferralConflict(ReferralError):
         )
 
 
-def _describe_assignee(user: AbstractBaseUser | None) -> str:
+def _display_name(user: AbstractBaseUser | None) -> str:
     if user is None:
-        return "Unassigned"
-    return f"Assigned to {user.get_full_name() or user.get_username()}"
+        return "nobody"
+    return user.get_full_name() or user.get_username()
+
+
+def _locked(referral: Referral, expected_version: int) -> Referral:
+    """The current row, locked for this transaction, if nobody saved it since we loaded it.
+
+    The row lock (PostgreSQL) or the IMMEDIATE write transaction (SQLite) serialises concurrent
+    saves, so of two coordinators who loaded the same version exactly one wins; the other gets
+    `ReferralConflict` and nothing of theirs is written.
+    """
+    current = Referral.objects.select_for_update().get(pk=referral.pk)
+    if current.version != expected_version:
+        raise ReferralConflict()
+    return current
+
+
+def _save_new_version(referral: Referral) -> None:
+    referral.version += 1
+    referral.save()
+
+
+def _event(referral: Referral, kind: EventKind, by, body: str = "", **fields) -> ReferralEvent:
+    return ReferralEvent.objects.create(
+        referral=referral, kind=kind, body=body, author=by, **fields
+    )
 
 
 @transaction.atomic
@@ -38,21 +73,10 @@ def referral_create(*, referral: Referral, by: AbstractBaseUser | None) -> Refer
     referral.created_at = referral.stage_changed_at = now
     referral.version = 1
     referral.save()
-    ReferralEvent.objects.create(
-        referral=referral,
-        kind=EventKind.CREATED,
-        to_stage=referral.stage,
-        body=f"Lead received ({referral.get_source_display()}).",
-        author=by,
-        created_at=now,
-    )
+    _event(referral, EventKind.CREATED, by, f"Lead received ({referral.get_source_display()}).")
     if referral.assigned_to_id:
-        ReferralEvent.objects.create(
-            referral=referral,
-            kind=EventKind.ASSIGNMENT,
-            body=_describe_assignee(referral.assigned_to),
-            author=by,
-            created_at=now,
+        _event(
+            referral, EventKind.ASSIGNMENT, by, f"Assigned to {_display_name(referral.assigned_to)}"
         )
     return referral
 
@@ -65,25 +89,245 @@ def referral_update(
     expected_version: int,
     by: AbstractBaseUser | None,
 ) -> Referral:
-    """Save edited fields of a lead unless someone else saved it since `expected_version`.
-
-    The row lock (PostgreSQL) or the IMMEDIATE write transaction (SQLite) serialises concurrent
-    saves, so exactly one of two coordinators who loaded the same version wins; the other gets
-    `ReferralConflict` and nothing of theirs is written.
-    """
-    current = Referral.objects.select_for_update().get(pk=referral.pk)
-    if current.version != expected_version:
-        raise ReferralConflict()
+    """Save edited fields of a lead (the admin form); the stage only moves by transition."""
+    current = _locked(referral, expected_version)
     changed = [name for name in changed_fields if name not in {"version", "stage"}]
     for name in changed:
         setattr(current, name, getattr(referral, name))
-    current.version = expected_version + 1
-    current.save()
+    _save_new_version(current)
     if "assigned_to" in changed:
-        ReferralEvent.objects.create(
-            referral=current,
-            kind=EventKind.ASSIGNMENT,
-            body=_describe_assignee(current.assigned_to),
-            author=by,
+        _event(
+            current, EventKind.ASSIGNMENT, by, f"Assigned to {_display_name(current.assigned_to)}"
         )
     return current
+
+
+@transaction.atomic
+def referral_transition(
+    *,
+    referral: Referral,
+    to_stage: str,
+    by: AbstractBaseUser | None,
+    expected_version: int,
+    close_reason: str = "",
+    close_detail: str = "",
+    note: str = "",
+    scheduled_for: datetime.date | None = None,
+) -> Referral:
+    """Move a lead to another stage if the pipeline allows it, with its timeline event."""
+    current = _locked(referral, expected_version)
+    from_stage = current.stage
+    if pipeline.is_reopen(from_stage, to_stage):
+        to_stage = _stage_before_closing(current)
+    target_label, target_is_open = _target_state(current)
+    facts = pipeline.TransitionFacts(
+        has_eligible_screening=selectors.lead_has_eligible_screening(current),
+        target_label=target_label,
+        target_is_open=target_is_open,
+        scheduled_for_set=bool(scheduled_for or current.scheduled_for),
+        close_reason=close_reason,
+        close_detail=close_detail,
+        note=note,
+    )
+    problems = pipeline.transition_problems(from_stage, to_stage, facts)
+    if problems:
+        raise ReferralError(" ".join(problems))
+
+    now = timezone.now()
+    current.stage = to_stage
+    current.stage_changed_at = now
+    if to_stage == Stage.CLOSED:
+        current.close_reason, current.close_detail = close_reason, close_detail.strip()
+        current.next_action, current.next_action_due = "", None
+    elif from_stage == Stage.CLOSED:
+        current.close_reason, current.close_detail = "", ""
+    if scheduled_for:
+        current.scheduled_for = scheduled_for
+    _save_new_version(current)
+    body = note.strip()
+    if to_stage == Stage.CLOSED:
+        body = " — ".join(
+            filter(None, [current.get_close_reason_display(), close_detail.strip(), body])
+        )
+    _event(current, EventKind.STAGE_CHANGE, by, body, from_stage=from_stage, to_stage=to_stage)
+    return current
+
+
+def _stage_before_closing(referral: Referral) -> str:
+    last_close = (
+        referral.events.filter(kind=EventKind.STAGE_CHANGE, to_stage=Stage.CLOSED)
+        .order_by("-created_at", "-id")
+        .values_list("from_stage", flat=True)
+        .first()
+    )
+    return last_close or Stage.CONTACTED
+
+
+def _target_state(referral: Referral) -> tuple[str, bool]:
+    if referral.target_program_id:
+        program = referral.target_program
+        return str(program), program.status == ProgramStatus.ACCEPTING
+    if referral.target_trial_id:
+        trial = referral.target_trial
+        return str(trial), trial.overall_status == TrialStatus.RECRUITING
+    return "", False
+
+
+@transaction.atomic
+def referral_assign(
+    *,
+    referral: Referral,
+    assignee: AbstractBaseUser | None,
+    by: AbstractBaseUser | None,
+    expected_version: int,
+) -> Referral:
+    current = _locked(referral, expected_version)
+    if current.assigned_to_id == (assignee.pk if assignee else None):
+        raise ReferralError(f"The lead is already assigned to {_display_name(assignee)}.")
+    current.assigned_to = assignee
+    _save_new_version(current)
+    _event(current, EventKind.ASSIGNMENT, by, f"Assigned to {_display_name(assignee)}")
+    return current
+
+
+@transaction.atomic
+def referral_set_target(
+    *,
+    referral: Referral,
+    program: Program | None = None,
+    trial: Trial | None = None,
+    by: AbstractBaseUser | None,
+    expected_version: int,
+) -> Referral:
+    """Choose where the lead will be referred: one program or one trial."""
+    if (program is None) == (trial is None):
+        raise ReferralError("Choose exactly one program or trial as the target.")
+    current = _locked(referral, expected_version)
+    current.target_program, current.target_trial = program, trial
+    _save_new_version(current)
+    _event(current, EventKind.TARGET, by, f"Target: {program or trial}")
+    return current
+
+
+@transaction.atomic
+def referral_set_next_action(
+    *,
+    referral: Referral,
+    next_action: str,
+    next_action_due: datetime.date | None,
+    by: AbstractBaseUser | None,
+    expected_version: int,
+) -> Referral:
+    current = _locked(referral, expected_version)
+    current.next_action, current.next_action_due = next_action.strip(), next_action_due
+    _save_new_version(current)
+    return current
+
+
+NOTE_KINDS = (EventKind.NOTE, EventKind.CALL, EventKind.EMAIL, EventKind.DOCUMENT_RECEIVED)
+
+
+@transaction.atomic
+def referral_add_note(
+    *, referral: Referral, kind: str, body: str, by: AbstractBaseUser | None
+) -> ReferralEvent:
+    """A note, call, e-mail or received document on the lead's timeline."""
+    if kind not in NOTE_KINDS:
+        raise ReferralError("A note must be a note, a call, an e-mail or a received document.")
+    if not body.strip():
+        raise ReferralError("The note is empty.")
+    return _event(referral, EventKind(kind), by, body.strip())
+
+
+@transaction.atomic
+def screening_record(
+    *, referral: Referral, kind: str, candidate_id: int, by: AbstractBaseUser | None
+) -> ScreeningRecord:
+    """Evaluate the lead's patient against one candidate now and keep the result."""
+    patient = selectors.patient_for_eligibility(referral.patient_id)
+    evaluation = next(
+        (
+            e
+            for e in selectors.patient_evaluations(patient)
+            if e.candidate.kind == kind and e.candidate.id == candidate_id
+        ),
+        None,
+    )
+    if evaluation is None:
+        raise ReferralError("That program or trial no longer exists.")
+    record = ScreeningRecord.objects.create(
+        referral=referral,
+        program_id=candidate_id if kind == "program" else None,
+        trial_id=candidate_id if kind == "trial" else None,
+        candidate_name=evaluation.candidate.name,
+        verdict=evaluation.verdict.value,
+        criteria=evaluation.criteria_dicts(),
+        recorded_by=by,
+    )
+    failed = ", ".join(evaluation.failed_criteria)
+    detail = f" (failed: {failed})" if failed else ""
+    _event(
+        referral,
+        EventKind.SCREENING,
+        by,
+        f"{evaluation.candidate.name}: {evaluation.verdict.label}{detail}",
+    )
+    return record
+
+
+@transaction.atomic
+def treatment_line_save(
+    *,
+    referral: Referral,
+    line: PriorTreatmentLine,
+    therapies: Iterable[Therapy],
+    by: AbstractBaseUser | None,
+) -> PriorTreatmentLine:
+    """Add or correct a prior treatment line of the lead's patient (already validated)."""
+    if line.patient_id != referral.patient_id:
+        raise ReferralError("That treatment line belongs to another patient.")
+    is_new = line.pk is None
+    line.save()
+    line.therapies.set(therapies)
+    regimen = " + ".join(t.name for t in line.therapies.all())
+    verb = "added" if is_new else "updated"
+    _event(
+        referral,
+        EventKind.TREATMENT_LINE,
+        by,
+        f"Line {line.line_number} {verb}: {regimen} ({line.get_reason_stopped_display()})",
+    )
+    return line
+
+
+@transaction.atomic
+def task_create(
+    *,
+    referral: Referral,
+    title: str,
+    due_on: datetime.date,
+    assignee: AbstractBaseUser,
+    by: AbstractBaseUser | None,
+) -> Task:
+    if not title.strip():
+        raise ReferralError("A task needs a title.")
+    task = Task.objects.create(
+        referral=referral, title=title.strip(), due_on=due_on, assignee=assignee, created_by=by
+    )
+    _event(
+        referral,
+        EventKind.TASK,
+        by,
+        f"Task for {_display_name(assignee)} due {due_on:%d %b %Y}: {task.title}",
+    )
+    return task
+
+
+@transaction.atomic
+def task_complete(*, task: Task, by: AbstractBaseUser | None) -> Task:
+    if task.is_done:
+        raise ReferralError("That task is already done.")
+    task.done_at = timezone.now()
+    task.save(update_fields=["done_at"])
+    _event(task.referral, EventKind.TASK, by, f"Done: {task.title}")
+    return task

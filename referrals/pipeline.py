@@ -1,0 +1,130 @@
+"""What is legal in the referral pipeline: the transition table and its guards.
+
+Plain Python on plain values, so the rules read as a table and are tested without a database.
+`services.referral_transition` asks `transition_problems()` before it writes anything.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from referrals.models import OPEN_STAGES, CloseReason, Stage
+
+# Service level: a new lead is contacted within two working days. Israel's weekend is
+# Friday and Saturday.
+CONTACT_WITHIN_WORKING_DAYS = 2
+WEEKEND = frozenset({4, 5})
+
+# Forward moves plus the backward steps coordinators need when screening turns up a gap
+# (more records, a re-screen) or a hospital postpones. Closing and reopening are separate.
+TRANSITIONS: dict[Stage, frozenset[Stage]] = {
+    Stage.NEW: frozenset({Stage.CONTACTED}),
+    Stage.CONTACTED: frozenset({Stage.RECORDS_REQUESTED, Stage.SCREENING}),
+    Stage.RECORDS_REQUESTED: frozenset({Stage.SCREENING, Stage.CONTACTED}),
+    Stage.SCREENING: frozenset({Stage.ELIGIBLE, Stage.RECORDS_REQUESTED}),
+    Stage.ELIGIBLE: frozenset({Stage.REFERRED, Stage.SCREENING}),
+    Stage.REFERRED: frozenset({Stage.ACCEPTED, Stage.ELIGIBLE}),
+    Stage.ACCEPTED: frozenset({Stage.SCHEDULED}),
+    Stage.SCHEDULED: frozenset({Stage.TREATED, Stage.ACCEPTED}),
+    Stage.TREATED: frozenset({Stage.FOLLOW_UP}),
+    Stage.FOLLOW_UP: frozenset(),
+    Stage.CLOSED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class TransitionFacts:
+    """What the guards need to know about a lead, gathered by the service."""
+
+    has_eligible_screening: bool = False
+    target_label: str = ""
+    target_is_open: bool = False
+    scheduled_for_set: bool = False
+    close_reason: str = ""
+    close_detail: str = ""
+    note: str = ""
+
+
+def allowed_targets(stage: Stage) -> list[Stage]:
+    """Every stage a lead in `stage` may move to, in pipeline order."""
+    if stage == Stage.CLOSED:
+        return []
+    targets = TRANSITIONS[stage] | {Stage.CLOSED}
+    return [candidate for candidate in Stage if candidate in targets]
+
+
+def is_reopen(from_stage: str, to_stage: str) -> bool:
+    return from_stage == Stage.CLOSED and to_stage in OPEN_STAGES
+
+
+def transition_problems(from_stage: str, to_stage: str, facts: TransitionFacts) -> list[str]:
+    """Why the move is refused; an empty list means it is allowed."""
+    source, target = Stage(from_stage), Stage(to_stage)
+    if source == target:
+        return [f"The lead is already in “{target.label}”."]
+    if is_reopen(source, target):
+        if not facts.note.strip():
+            return ["Reopening a closed lead needs a note saying why."]
+        return []
+    if target == Stage.CLOSED:
+        return _close_problems(facts)
+    if target not in TRANSITIONS[source]:
+        allowed = ", ".join(f"“{stage.label}”" for stage in allowed_targets(source))
+        return [
+            f"A lead cannot move from “{source.label}” to “{target.label}”. Allowed: {allowed}."
+        ]
+    return _guard_problems(target, facts)
+
+
+def _close_problems(facts: TransitionFacts) -> list[str]:
+    if facts.close_reason not in CloseReason.values:
+        return ["Closing a lead needs a close reason."]
+    if facts.close_reason == CloseReason.SCREEN_FAILED and not facts.close_detail.strip():
+        return ["A screen failure must say which criterion failed."]
+    if facts.close_reason == CloseReason.OTHER and not facts.close_detail.strip():
+        return ["Closing for “Other” needs a short explanation."]
+    return []
+
+
+def _guard_problems(target: Stage, facts: TransitionFacts) -> list[str]:
+    if target == Stage.ELIGIBLE and not facts.has_eligible_screening:
+        return [
+            "Record an eligibility check with an “eligible” verdict "
+            "before marking the lead eligible."
+        ]
+    if target == Stage.REFERRED:
+        if not facts.target_label:
+            return ["Choose a target program or trial before referring."]
+        if not facts.target_is_open:
+            return [f"{facts.target_label} is not accepting referrals right now."]
+    if target == Stage.SCHEDULED and not facts.scheduled_for_set:
+        return ["Set the treatment date before marking the lead scheduled."]
+    return []
+
+
+def contact_due_date(received_on: datetime.date) -> datetime.date:
+    """The last day a lead received on `received_on` may wait for its first contact."""
+    day, working_days = received_on, 0
+    while working_days < CONTACT_WITHIN_WORKING_DAYS:
+        day += datetime.timedelta(days=1)
+        if day.weekday() not in WEEKEND:
+            working_days += 1
+    return day
+
+
+def contact_deadline_cutoff(now: datetime.datetime) -> datetime.datetime:
+    """Leads received before this moment and still new are overdue for first contact.
+
+    The inverse of `contact_due_date`, so the queue can filter and sort on it in the database.
+    """
+    today = timezone.localdate(now)
+    earliest_on_time = today
+    while contact_due_date(earliest_on_time - datetime.timedelta(days=1)) >= today:
+        earliest_on_time -= datetime.timedelta(days=1)
+    start = datetime.datetime.combine(earliest_on_time, datetime.time.min)
+    return timezone.make_aware(start, timezone.get_current_timezone())
+
+
+def is_contact_overdue(stage: str, received_at: datetime.datetime, now: datetime.datetime) -> bool:
+    return stage == Stage.NEW and received_at < contact_deadline_cutoff(now)

@@ -1,0 +1,298 @@
+"""Every read a staff page needs, in a fixed number of queries however many leads there are."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.db.models.expressions import Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from referrals.eligibility import Candidate, Evaluation, PatientFacts, evaluate
+from referrals.models import (
+    OPEN_STAGES,
+    Patient,
+    PriorTreatmentLine,
+    Referral,
+    ReferralEvent,
+    ScreeningRecord,
+    Stage,
+    Task,
+)
+from referrals.pipeline import contact_deadline_cutoff
+from trials.models import Condition, Program, ProgramStatus, Therapy, Trial, TrialStatus
+
+BOARD_COLUMN_LIMIT = 25
+QUEUE_PAGE_SIZE = 50
+TIMELINE_LIMIT = 200
+
+LINES_WITH_THERAPIES = Prefetch(
+    "patient__treatment_lines",
+    queryset=PriorTreatmentLine.objects.prefetch_related(
+        Prefetch(
+            "therapies", queryset=Therapy.objects.only("id", "name", "counts_toward_failed_lines")
+        )
+    ),
+)
+
+
+# --- eligibility -------------------------------------------------------------------------
+
+
+def patient_facts(patient: Patient) -> PatientFacts:
+    """Facts for the engine; expects lines, therapies and other conditions prefetched."""
+    conditions = [patient.primary_condition] if patient.primary_condition else []
+    conditions += [c for c in patient.other_conditions.all() if c not in conditions]
+    lines = patient.treatment_lines.all()
+    return PatientFacts(
+        age=patient.age,
+        condition_ids=frozenset(c.pk for c in conditions),
+        condition_names=tuple(c.name for c in conditions),
+        failed_line_count=patient.failed_line_count,
+        line_count=len(lines),
+        exclusions=tuple(patient.exclusion_list),
+    )
+
+
+def eligibility_candidates() -> list[Candidate]:
+    """Every program and trial as engine input: four queries in all."""
+    conditions = Prefetch("conditions", queryset=Condition.objects.only("id", "name"))
+    programs = Program.objects.select_related("hospital").prefetch_related(conditions)
+    trials = Trial.objects.prefetch_related(conditions)
+    return [
+        Candidate(
+            kind="program",
+            id=program.pk,
+            name=str(program),
+            condition_ids=frozenset(c.pk for c in program.conditions.all()),
+            condition_names=tuple(c.name for c in program.conditions.all()),
+            min_age=program.min_age,
+            max_age=program.max_age,
+            min_failed_lines=program.min_failed_lines,
+            is_open=program.status == ProgramStatus.ACCEPTING,
+            status_label=program.get_status_display(),
+        )
+        for program in programs
+    ] + [
+        Candidate(
+            kind="trial",
+            id=trial.pk,
+            name=str(trial),
+            condition_ids=frozenset(c.pk for c in trial.conditions.all()),
+            condition_names=tuple(c.name for c in trial.conditions.all()),
+            min_age=trial.min_age,
+            max_age=trial.max_age,
+            min_failed_lines=trial.min_failed_lines,
+            is_open=trial.overall_status == TrialStatus.RECRUITING,
+            status_label=trial.get_overall_status_display(),
+        )
+        for trial in trials
+    ]
+
+
+def patient_for_eligibility(patient_id: int) -> Patient:
+    """A patient with everything `patient_facts` reads; raises Patient.DoesNotExist."""
+    return (
+        Patient.objects.select_related("primary_condition")
+        .prefetch_related(
+            "other_conditions",
+            Prefetch(
+                "treatment_lines",
+                queryset=PriorTreatmentLine.objects.prefetch_related("therapies"),
+            ),
+        )
+        .get(pk=patient_id)
+    )
+
+
+def patient_evaluations(patient: Patient) -> list[Evaluation]:
+    return evaluate(patient_facts(patient), eligibility_candidates())
+
+
+# --- my queue ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    search: str = ""
+    stage: str = ""
+    only_overdue: bool = False
+
+
+def _urgency(today: datetime.date, now: datetime.datetime) -> Case:
+    """0 overdue, 1 due today, 2 later: a new lead not contacted in time is overdue too."""
+    contact_overdue = Q(stage=Stage.NEW, created_at__lt=contact_deadline_cutoff(now))
+    return Case(
+        When(contact_overdue | Q(next_action_due__lt=today), then=Value(0)),
+        When(next_action_due=today, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+
+
+def queue_for(user: AbstractBaseUser, filters: QueueFilters, page: int = 1) -> list[Referral]:
+    """The coordinator's open leads, overdue first, then due today, then by due date.
+
+    Queries: the page of leads (patient, condition joined) and their treatment lines and
+    therapies for the failed-line count: three, for any number of leads.
+    """
+    now = timezone.now()
+    today = timezone.localdate(now)
+    leads = (
+        Referral.objects.open()
+        .for_coordinator(user)
+        .select_related("patient__primary_condition")
+        .annotate(urgency=_urgency(today, now))
+    )
+    if filters.stage:
+        leads = leads.filter(stage=filters.stage)
+    if filters.only_overdue:
+        leads = leads.filter(urgency=0)
+    if filters.search:
+        leads = leads.filter(_patient_search(filters.search))
+    offset = (page - 1) * QUEUE_PAGE_SIZE
+    return list(
+        leads.prefetch_related(LINES_WITH_THERAPIES).order_by(
+            "urgency", F("next_action_due").asc(nulls_last=True), "-priority", "created_at"
+        )[offset : offset + QUEUE_PAGE_SIZE + 1]
+    )
+
+
+def _patient_search(term: str) -> Q:
+    query = Q()
+    for word in term.split():
+        query &= (
+            Q(patient__first_name__icontains=word)
+            | Q(patient__last_name__icontains=word)
+            | Q(patient__phone__icontains=word)
+            | Q(patient__email__icontains=word)
+        )
+    return query
+
+
+def open_tasks_for(user: AbstractBaseUser) -> list[Task]:
+    """The coordinator's open tasks, earliest due first: one query."""
+    return list(
+        Task.objects.open()
+        .filter(assignee=user)
+        .select_related("referral__patient")
+        .order_by("due_on", "id")[:QUEUE_PAGE_SIZE]
+    )
+
+
+# --- pipeline board ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    coordinator_id: int | None = None
+    condition_id: int | None = None
+    program_id: int | None = None
+
+
+@dataclass
+class BoardColumn:
+    stage: Stage
+    count: int
+    cards: list[Referral]
+
+    @property
+    def hidden(self) -> int:
+        return self.count - len(self.cards)
+
+
+def board_columns(filters: BoardFilters) -> list[BoardColumn]:
+    """A column per open stage with its count and its longest-waiting cards.
+
+    Queries: counts per stage (one aggregate), the first cards of every column (one window
+    query), their treatment lines and therapies (two): four in all.
+    """
+    leads = Referral.objects.open()
+    if filters.coordinator_id:
+        leads = leads.filter(assigned_to_id=filters.coordinator_id)
+    if filters.condition_id:
+        leads = leads.filter(patient__primary_condition_id=filters.condition_id)
+    if filters.program_id:
+        leads = leads.filter(target_program_id=filters.program_id)
+    counts = dict(leads.values_list("stage").annotate(n=Count("id")).order_by())
+    cards = (
+        leads.select_related("patient__primary_condition", "assigned_to")
+        .annotate(
+            position=Window(
+                RowNumber(),
+                partition_by=[F("stage")],
+                order_by=[F("stage_changed_at").asc(), F("id").asc()],
+            )
+        )
+        .filter(position__lte=BOARD_COLUMN_LIMIT)
+        .prefetch_related(LINES_WITH_THERAPIES)
+        .order_by("stage_changed_at", "id")
+    )
+    by_stage: dict[str, list[Referral]] = {stage: [] for stage in OPEN_STAGES}
+    for card in cards:
+        by_stage[card.stage].append(card)
+    return [
+        BoardColumn(stage=stage, count=counts.get(stage, 0), cards=by_stage[stage])
+        for stage in OPEN_STAGES
+    ]
+
+
+def board_filter_choices() -> dict[str, list]:
+    return {
+        "coordinators": list(coordinators()),
+        "conditions": list(Condition.objects.only("id", "name")),
+        "programs": list(Program.objects.select_related("hospital")),
+    }
+
+
+# --- lead page ---------------------------------------------------------------------------
+
+
+def referral_for_lead_page(referral_id: int) -> Referral:
+    """The lead with its patient, lines, target, tasks, screenings and timeline.
+
+    Raises Referral.DoesNotExist.
+    """
+    return (
+        Referral.objects.select_related(
+            "patient__primary_condition",
+            "assigned_to",
+            "target_program__hospital",
+            "target_trial",
+        )
+        .prefetch_related(
+            "patient__other_conditions",
+            Prefetch(
+                "patient__treatment_lines",
+                queryset=PriorTreatmentLine.objects.prefetch_related("therapies").order_by(
+                    "line_number"
+                ),
+            ),
+            Prefetch(
+                "tasks",
+                queryset=Task.objects.select_related("assignee").order_by(
+                    F("done_at").asc(nulls_first=True), "due_on"
+                ),
+            ),
+            Prefetch(
+                "screenings",
+                queryset=ScreeningRecord.objects.select_related("recorded_by"),
+            ),
+        )
+        .get(pk=referral_id)
+    )
+
+
+def lead_timeline(referral: Referral) -> list[ReferralEvent]:
+    return list(referral.events.select_related("author")[:TIMELINE_LIMIT])
+
+
+def lead_has_eligible_screening(referral: Referral) -> bool:
+    return referral.screenings.filter(verdict="eligible").exists()
+
+
+def coordinators() -> QuerySet[User]:
+    return User.objects.filter(is_active=True, groups__name="Coordinator").order_by(
+        "first_name", "username"
+    )

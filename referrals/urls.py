@@ -1,0 +1,21 @@
+from django.urls import path
+
+from referrals.views import board, lead, queue
+
+app_name = "referrals"
+
+urlpatterns = [
+    path("queue/", queue.queue, name="queue"),
+    path("board/", board.board, name="board"),
+    path("board/move/", board.board_move, name="board_move"),
+    path("leads/<int:pk>/", lead.lead, name="lead"),
+    path("leads/<int:pk>/transition/", lead.lead_transition, name="lead_transition"),
+    path("leads/<int:pk>/assign/", lead.lead_assign, name="lead_assign"),
+    path("leads/<int:pk>/next-action/", lead.lead_next_action, name="lead_next_action"),
+    path("leads/<int:pk>/notes/", lead.lead_note, name="lead_note"),
+    path("leads/<int:pk>/tasks/", lead.lead_task, name="lead_task"),
+    path("leads/<int:pk>/tasks/<int:task_pk>/done/", lead.lead_task_done, name="lead_task_done"),
+    path("leads/<int:pk>/screenings/", lead.lead_screening, name="lead_screening"),
+    path("leads/<int:pk>/target/", lead.lead_target, name="lead_target"),
+    path("leads/<int:pk>/lines/", lead.lead_line, name="lead_line"),
+]

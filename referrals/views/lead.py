@@ -1,0 +1,270 @@
+"""The lead page: patient, treatment lines, eligibility, actions, tasks and timeline.
+
+Each action posts to its own small view. Success redirects back to the page; a form error or a
+refusal from a service re-renders the page with the user's input and the reason, and writes
+nothing.
+"""
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from referrals import selectors, services
+from referrals.eligibility import Verdict
+from referrals.forms import (
+    AssignForm,
+    CandidateForm,
+    NextActionForm,
+    NoteForm,
+    TaskForm,
+    TransitionForm,
+    TreatmentLineForm,
+)
+from referrals.models import PriorTreatmentLine, Referral, Task
+from referrals.views.common import _get_referral_for_staff, page_context, staff_page
+from trials.models import Program, Trial
+
+
+@staff_page("referrals.view_referral")
+def lead(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_lead(request, _get_referral_for_staff(request, pk))
+
+
+def _render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) -> HttpResponse:
+    referral = selectors.referral_for_lead_page(referral.pk)
+    patient = referral.patient
+    versioned = {"version": referral.version}
+    edit_line = _line_to_edit(request, patient)
+    evaluations = selectors.patient_evaluations(patient)
+    context = {
+        "referral": referral,
+        "patient": patient,
+        "lines": patient.treatment_lines.all(),
+        "failed_line_count": patient.failed_line_count,
+        "promising": [e for e in evaluations if e.verdict != Verdict.INELIGIBLE],
+        "ineligible": [e for e in evaluations if e.verdict == Verdict.INELIGIBLE],
+        "timeline": selectors.lead_timeline(referral),
+        "today": timezone.localdate(),
+        "can_change": request.user.has_perm("referrals.change_referral"),
+        "edit_line": edit_line,
+        "transition_form": TransitionForm(initial=versioned, referral=referral),
+        "assign_form": AssignForm(initial={**versioned, "assignee": referral.assigned_to_id}),
+        "next_action_form": NextActionForm(
+            initial={
+                **versioned,
+                "next_action": referral.next_action,
+                "next_action_due": referral.next_action_due,
+            }
+        ),
+        "note_form": NoteForm(),
+        "task_form": TaskForm(initial={"assignee": referral.assigned_to_id or request.user.pk}),
+        "line_form": TreatmentLineForm(
+            instance=edit_line,
+            patient=patient,
+            initial=None if edit_line else {"line_number": len(patient.treatment_lines.all()) + 1},
+        ),
+    }
+    context.update(bound)
+    return render(
+        request,
+        "referrals/lead.html",
+        page_context(request, f"{patient} · lead #{referral.pk}", **context),
+    )
+
+
+def _line_to_edit(request: HttpRequest, patient) -> PriorTreatmentLine | None:
+    line_id = request.GET.get("edit_line", "")
+    if not line_id.isdigit():
+        return None
+    return PriorTreatmentLine.objects.filter(patient=patient, pk=int(line_id)).first()
+
+
+def _lead_url(referral: Referral) -> str:
+    return reverse("referrals:lead", args=[referral.pk])
+
+
+def _act(
+    request: HttpRequest,
+    referral: Referral,
+    form: forms.Form,
+    form_name: str,
+    action: Callable[[dict], str],
+) -> HttpResponse:
+    """Run `action` on valid input; otherwise re-render the page with the form and the reason."""
+    if form.is_valid():
+        try:
+            success = action(form.cleaned_data)
+        except services.ReferralError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, success)
+            return redirect(_lead_url(referral))
+    else:
+        messages.error(request, "Please correct the errors below.")
+    return _render_lead(request, referral, **{form_name: form})
+
+
+@require_POST
+@staff_page("referrals.view_referral")
+def lead_transition(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = _get_referral_for_staff(request, pk)
+
+    def move(data: dict) -> str:
+        moved = services.referral_transition(
+            referral=referral,
+            to_stage=data["to_stage"],
+            by=request.user,
+            expected_version=data["version"],
+            close_reason=data["close_reason"],
+            close_detail=data["close_detail"],
+            note=data["note"],
+            scheduled_for=data["scheduled_for"],
+        )
+        return f"Moved to {moved.get_stage_display()}."
+
+    form = TransitionForm(request.POST, referral=referral)
+    return _act(request, referral, form, "transition_form", move)
+
+
+@require_POST
+@staff_page("referrals.view_referral")
+def lead_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = _get_referral_for_staff(request, pk)
+
+    def assign(data: dict) -> str:
+        services.referral_assign(
+            referral=referral,
+            assignee=data["assignee"],
+            by=request.user,
+            expected_version=data["version"],
+        )
+        return "Coordinator changed."
+
+    return _act(request, referral, AssignForm(request.POST), "assign_form", assign)
+
+
+@require_POST
+@staff_page("referrals.view_referral")
+def lead_next_action(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = _get_referral_for_staff(request, pk)
+
+    def save(data: dict) -> str:
+        services.referral_set_next_action(
+            referral=referral,
+            next_action=data["next_action"],
+            next_action_due=data["next_action_due"],
+            by=request.user,
+            expected_version=data["version"],
+        )
+        return "Next action saved."
+
+    return _act(request, referral, NextActionForm(request.POST), "next_action_form", save)
+
+
+@require_POST
+@staff_page("referrals.view_referral")
+def lead_note(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = _get_referral_for_staff(request, pk)
+
+    def add(data: dict) -> str:
+        event = services.referral_add_note(
+            referral=referral, kind=data["kind"], body=data["body"], by=request.user
+        )
+        return f"{event.get_kind_display()} added to the timeline."
+
+    return _act(request, referral, NoteForm(request.POST), "note_form", add)
+
+
+@require_POST
+@staff_page("referrals.view_referral")
+def lead_task(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = _get_referral_for_staff(request, pk)
+
+    def add(data: dict) -> str:
+        services.task_create(
+            referral=referral,
+            title=data["title"],
+            due_on=data["due_on"],
+            assignee=data["assignee"],
+            by=request.user,
+        )
+        return "Task added."
+
+    return _act(request, referral, TaskForm(request.POST), "task_form", add)
+
+
+@require_POST
+@staff_page("referrals.view_referral")
+def lead_task_done(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+    referral = _get_referral_for_staff(request, pk)
+    task = get_object_or_404(Task.objects.select_related("referral"), pk=task_pk, referral=referral)
+    try:
+        services.task_complete(task=task, by=request.user)
+    except services.ReferralError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Done: {task.title}")
+    return redirect(_lead_url(referral))
+
+
+@require_POST
+@staff_page("referrals.view_referral")
+def lead_screening(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = _get_referral_for_staff(request, pk)
+
+    def record(data: dict) -> str:
+        screening = services.screening_record(
+            referral=referral, kind=data["kind"], candidate_id=data["candidate_id"], by=request.user
+        )
+        return f"Eligibility check recorded: {screening}."
+
+    return _act(request, referral, CandidateForm(request.POST), "candidate_form", record)
+
+
+@require_POST
+@staff_page("referrals.view_referral")
+def lead_target(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = _get_referral_for_staff(request, pk)
+
+    def choose(data: dict) -> str:
+        model = Program if data["kind"] == "program" else Trial
+        candidate = model.objects.filter(pk=data["candidate_id"]).first()
+        if candidate is None:
+            raise services.ReferralError("That program or trial no longer exists.")
+        services.referral_set_target(
+            referral=referral,
+            by=request.user,
+            expected_version=data["version"],
+            **{data["kind"]: candidate},
+        )
+        return f"Target set: {candidate}."
+
+    return _act(request, referral, CandidateForm(request.POST), "candidate_form", choose)
+
+
+@require_POST
+@staff_page("referrals.view_referral")
+def lead_line(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = _get_referral_for_staff(request, pk)
+    line_id = request.POST.get("line_id", "")
+    line = None
+    if line_id.isdigit():
+        line = get_object_or_404(PriorTreatmentLine, pk=int(line_id), patient=referral.patient)
+    form = TreatmentLineForm(request.POST, instance=line, patient=referral.patient)
+
+    def save(data: dict) -> str:
+        saved = services.treatment_line_save(
+            referral=referral,
+            line=form.instance,
+            therapies=data["therapies"],
+            by=request.user,
+        )
+        return f"Line {saved.line_number} saved."
+
+    return _act(request, referral, form, "line_form", save)

@@ -1,0 +1,56 @@
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from referrals import pipeline, selectors
+from referrals.forms import QueueFilterForm
+from referrals.selectors import QUEUE_PAGE_SIZE, QueueFilters
+from referrals.views.common import page_context, staff_page
+
+
+@staff_page("referrals.view_referral")
+def queue(request: HttpRequest) -> HttpResponse:
+    form = QueueFilterForm(request.GET or None)
+    filters, page = QueueFilters(), 1
+    if form.is_valid():
+        data = form.cleaned_data
+        filters = QueueFilters(search=data["q"], stage=data["stage"], only_overdue=data["overdue"])
+        page = data["page"] or 1
+    leads = selectors.queue_for(request.user, filters, page=page)
+    now = timezone.now()
+    today = timezone.localdate(now)
+    rows = [
+        {
+            "lead": lead,
+            "sla": _sla(lead, today, now),
+            "days_open": (now - lead.created_at).days,
+        }
+        for lead in leads[:QUEUE_PAGE_SIZE]
+    ]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "referrals/queue.html",
+        page_context(
+            request,
+            "My queue",
+            form=form,
+            rows=rows,
+            tasks=selectors.open_tasks_for(request.user),
+            today=today,
+            page=page,
+            has_next=len(leads) > QUEUE_PAGE_SIZE,
+            query=query.urlencode(),
+        ),
+    )
+
+
+def _sla(lead, today, now) -> str:
+    if pipeline.is_contact_overdue(lead.stage, lead.created_at, now):
+        return "not contacted"
+    if lead.next_action_due and lead.next_action_due < today:
+        return "overdue"
+    if lead.next_action_due == today:
+        return "due today"
+    return ""
