@@ -11,7 +11,9 @@ from referrals.models import (
     PriorTreatmentLine,
     Referral,
     ReferralEvent,
+    ScreeningRecord,
     Stage,
+    Task,
 )
 from trials.models import Program, Therapy
 
@@ -91,6 +93,7 @@ class PatientAdmin(SimpleHistoryAdmin, ModelAdmin):
                     "other_conditions",
                     "diagnosis_year",
                     ("sledai_2k", "das28", "mrss", "mg_adl"),
+                    "exclusions",
                     "notes",
                 ]
             },
@@ -176,6 +179,7 @@ class ReferralAdminForm(forms.ModelForm):
             "assigned_to",
             "next_action",
             "next_action_due",
+            "scheduled_for",
             "target_program",
             "target_trial",
             "version",
@@ -238,6 +242,7 @@ class ReferralAdmin(SimpleHistoryAdmin, ModelAdmin):
                     ("referring_physician_name", "referring_physician_contact"),
                     "assigned_to",
                     ("next_action", "next_action_due"),
+                    "scheduled_for",
                     "version",
                 ]
             },
@@ -289,3 +294,34 @@ class ReferralEventAdmin(ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ScreeningRecord)
+class ScreeningRecordAdmin(ModelAdmin):
+    """The screening log: written by "Record check" on the lead page, never edited."""
+
+    list_display = ["recorded_at", "referral", "candidate_name", "verdict", "recorded_by"]
+    list_filter = ["verdict"]
+    list_select_related = ["referral__patient", "recorded_by"]
+    search_fields = ["candidate_name", "referral__patient__last_name"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Task)
+class TaskAdmin(ModelAdmin):
+    list_display = ["title", "referral", "assignee", "due_on", "done_at"]
+    list_filter = ["assignee", ("done_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["referral__patient", "assignee"]
+    search_fields = ["title", "referral__patient__last_name"]
+    autocomplete_fields = ["referral", "assignee"]
+    readonly_fields = ["created_by", "created_at"]
+    show_full_result_count = False

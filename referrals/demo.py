@@ -13,6 +13,8 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
 
+from referrals import selectors
+from referrals.eligibility import Candidate, Verdict, evaluate
 from referrals.models import (
     OPEN_STAGES,
     BestResponse,
@@ -25,11 +27,12 @@ from referrals.models import (
     ReasonStopped,
     Referral,
     ReferralEvent,
+    ScreeningRecord,
     Sex,
     Source,
     Stage,
 )
-from trials.models import Condition, Program, Therapy, Trial
+from trials.models import Condition, Therapy
 
 DEMO_EMAIL_DOMAIN = "demo.carecrm.example"
 
@@ -109,6 +112,12 @@ STAGE_WEIGHTS = {
     Stage.FOLLOW_UP: 3,
     Stage.CLOSED: 18,
 }
+CLOSE_DETAILS = [
+    "Failed lines: fewer than the program requires",
+    "Condition: not treated by any open program",
+    "Prefers to continue current treatment",
+    "No answer after three calls and an e-mail",
+]
 NEXT_ACTIONS = {
     Stage.NEW: "First call to the patient",
     Stage.CONTACTED: "Request medical records",
@@ -150,8 +159,7 @@ def demo_data_seed(*, referral_count: int = 300, seed: int = 20261127) -> int:
     coordinators = list(User.objects.filter(username__in=["coordinator", "coordinator2"]))
     conditions = {c.slug: c for c in Condition.objects.filter(slug__in=CONDITION_WEIGHTS)}
     therapies = {t.name: t for t in Therapy.objects.all()}
-    programs = list(Program.objects.accepting())
-    trials = list(Trial.objects.recruiting())
+    candidates = selectors.eligibility_candidates()
     existing = set(
         Patient.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}").values_list(
             "email", flat=True
@@ -162,15 +170,15 @@ def demo_data_seed(*, referral_count: int = 300, seed: int = 20261127) -> int:
     created = 0
     for index in range(referral_count):
         # Draw every value even for existing patients so each index always gets the same lead.
-        lead = _draw_lead(rng, index, conditions, coordinators, programs, trials, now, today)
+        lead = _draw_lead(rng, index, conditions, coordinators, now, today)
         if lead["patient"].email in existing:
             continue
-        _save_lead(lead, therapies)
+        _save_lead(lead, therapies, candidates)
         created += 1
     return created
 
 
-def _draw_lead(rng, index, conditions, coordinators, programs, trials, now, today) -> dict:
+def _draw_lead(rng, index, conditions, coordinators, now, today) -> dict:
     sex = rng.choice([Sex.FEMALE, Sex.FEMALE, Sex.FEMALE, Sex.MALE])
     slug = rng.choices(list(CONDITION_WEIGHTS), weights=list(CONDITION_WEIGHTS.values()))[0]
     birth = today - datetime.timedelta(days=rng.randint(19 * 365, 72 * 365))
@@ -211,11 +219,6 @@ def _draw_lead(rng, index, conditions, coordinators, programs, trials, now, toda
                 "reason_stopped": rng.choice(STOP_REASONS),
             }
         )
-    reached_referral = Stage.REFERRED in path
-    target_program = rng.choice(programs) if reached_referral and programs else None
-    target_trial = (
-        rng.choice(trials) if reached_referral and trials and target_program is None else None
-    )
     due_offset = rng.randint(-3, 14)
     return {
         "patient": patient,
@@ -224,11 +227,10 @@ def _draw_lead(rng, index, conditions, coordinators, programs, trials, now, toda
             source=rng.choice(list(Source.values)),
             stage=stage,
             close_reason=rng.choice(list(CloseReason.values)) if stage == Stage.CLOSED else "",
+            close_detail=rng.choice(CLOSE_DETAILS) if stage == Stage.CLOSED else "",
             assigned_to=rng.choice(coordinators)
             if stage != Stage.NEW or rng.random() > 0.3
             else None,
-            target_program=target_program,
-            target_trial=target_trial,
             priority=rng.choice(list(Priority.values)),
             next_action=NEXT_ACTIONS.get(stage, ""),
             next_action_due=today + datetime.timedelta(days=due_offset)
@@ -248,7 +250,7 @@ def _stage_path(stage: Stage, rng: random.Random) -> list[Stage]:
     return list(OPEN_STAGES[: OPEN_STAGES.index(stage) + 1])
 
 
-def _save_lead(lead: dict, therapies: dict[str, Therapy]) -> None:
+def _save_lead(lead: dict, therapies: dict[str, Therapy], candidates: list[Candidate]) -> None:
     patient = lead["patient"]
     patient.save()
     for line in lead["lines"]:
@@ -266,10 +268,39 @@ def _save_lead(lead: dict, therapies: dict[str, Therapy]) -> None:
     referral = lead["referral"]
     referral.patient = patient
     path = lead["path"]
+    screening = None
+    if Stage.ELIGIBLE in path:
+        # Only leads the engine really finds eligible get past screening, as in the pipeline.
+        evaluations = evaluate(
+            selectors.patient_facts(selectors.patient_for_eligibility(patient.pk)), candidates
+        )
+        screening = next((e for e in evaluations if e.verdict == Verdict.ELIGIBLE), None)
+        if screening is None:
+            path = path[: path.index(Stage.ELIGIBLE)]
+            if referral.stage != Stage.CLOSED:
+                referral.stage = path[-1]
+                referral.next_action = NEXT_ACTIONS[referral.stage]
+    if screening and Stage.REFERRED in path:
+        target = screening.candidate
+        referral.target_program_id = target.id if target.kind == "program" else None
+        referral.target_trial_id = target.id if target.kind == "trial" else None
     # Recent leads moved faster than old ones; no event may land in the future.
     step = min(datetime.timedelta(days=2), (timezone.now() - referral.created_at) / len(path))
     referral.stage_changed_at = referral.created_at + step * (len(path) - 1)
+    if Stage.SCHEDULED in path:
+        referral.scheduled_for = referral.stage_changed_at.date() + datetime.timedelta(days=21)
     referral.save()
+    if screening:
+        ScreeningRecord.objects.create(
+            referral=referral,
+            program_id=screening.candidate.id if screening.candidate.kind == "program" else None,
+            trial_id=screening.candidate.id if screening.candidate.kind == "trial" else None,
+            candidate_name=screening.candidate.name,
+            verdict=screening.verdict.value,
+            criteria=screening.criteria_dicts(),
+            recorded_by=referral.assigned_to,
+            recorded_at=referral.created_at + step * path.index(Stage.ELIGIBLE),
+        )
     events = [
         ReferralEvent(
             referral=referral,
@@ -287,7 +318,9 @@ def _save_lead(lead: dict, therapies: dict[str, Therapy]) -> None:
                 from_stage=before,
                 to_stage=after,
                 author=referral.assigned_to,
-                body=referral.get_close_reason_display() if after == Stage.CLOSED else "",
+                body=f"{referral.get_close_reason_display()} — {referral.close_detail}"
+                if after == Stage.CLOSED
+                else "",
                 created_at=referral.created_at + step * position,
             )
         )

@@ -1,11 +1,13 @@
 """The staff site: every model's list and form, for each role, with flat query counts."""
 
+import datetime
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from referrals.models import Referral
+from referrals.models import Referral, ScreeningRecord, Task
 from tests.factories import (
     ConditionFactory,
     HospitalFactory,
@@ -16,9 +18,44 @@ from tests.factories import (
     ReferralFactory,
     TherapyFactory,
     TrialFactory,
+    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
+
+
+def _screening_record():
+    referral = ReferralFactory()
+    return ScreeningRecord.objects.create(
+        referral=referral,
+        program=ProgramFactory(),
+        candidate_name="Sheba CD19",
+        verdict="eligible",
+        criteria=[{"name": "Age", "result": "pass", "detail": "Age 40"}],
+    )
+
+
+def _task():
+    return Task.objects.create(
+        referral=ReferralFactory(),
+        title="Call the rheumatologist",
+        due_on=datetime.date(2026, 12, 1),
+        assignee=UserFactory(),
+    )
+
+
+class _Batch:
+    """Gives a plain function the `create_batch` of a factory."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __call__(self):
+        return self.make()
+
+    def create_batch(self, count):
+        return [self.make() for _ in range(count)]
+
 
 # model: (factory making one row, may a coordinator add/change it)
 MODELS = {
@@ -26,6 +63,8 @@ MODELS = {
     "referrals.patient": (PatientFactory, True),
     "referrals.priortreatmentline": (PriorTreatmentLineFactory, True),
     "referrals.referralevent": (ReferralEventFactory, False),
+    "referrals.screeningrecord": (_Batch(_screening_record), False),
+    "referrals.task": (_Batch(_task), True),
     "trials.condition": (ConditionFactory, False),
     "trials.therapy": (TherapyFactory, False),
     "trials.hospital": (HospitalFactory, False),
@@ -63,7 +102,8 @@ def test_it_shows_every_list_and_record_to_admins(admin_client, model):
     assert admin_client.get(_url(model, "changelist")).status_code == 200
     assert admin_client.get(_url(model, "change", obj.pk)).status_code == 200
     add_status = admin_client.get(_url(model, "add")).status_code
-    assert add_status == (403 if model == "referrals.referralevent" else 200)
+    written_by_services_only = {"referrals.referralevent", "referrals.screeningrecord"}
+    assert add_status == (403 if model in written_by_services_only else 200)
 
 
 @pytest.mark.parametrize("model", MODELS)
