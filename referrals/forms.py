@@ -150,7 +150,8 @@ class QueueFilterForm(forms.Form):
         widget=UnfoldAdminSelectWidget,
     )
     overdue = forms.BooleanField(label="Overdue only", required=False)
-    page = forms.IntegerField(min_value=1, required=False)
+    # Bounded: a larger page is empty anyway, and an unbounded OFFSET overflows the database.
+    page = forms.IntegerField(min_value=1, max_value=10_000, required=False)
 
 
 class BoardFilterForm(forms.Form):

@@ -156,3 +156,28 @@ class ReferralEventFactory(DjangoModelFactory):
     referral = factory.SubFactory(ReferralFactory)
     kind = "note"
     body = "Called the patient."
+
+
+class TaskFactory(DjangoModelFactory):
+    class Meta:
+        model = "referrals.Task"
+
+    referral = factory.SubFactory(ReferralFactory)
+    title = factory.Sequence(lambda n: f"Task {n}")
+    due_on = factory.LazyFunction(datetime.date.today)
+    assignee = factory.SubFactory(UserFactory, role="Coordinator")
+
+
+class ScreeningRecordFactory(DjangoModelFactory):
+    """A recorded eligibility check against a program, with a passing criteria snapshot."""
+
+    class Meta:
+        model = "referrals.ScreeningRecord"
+
+    referral = factory.SubFactory(ReferralFactory)
+    program = factory.SubFactory(ProgramFactory)
+    candidate_name = factory.LazyAttribute(lambda s: str(s.program))
+    verdict = "eligible"
+    criteria = factory.LazyFunction(
+        lambda: [{"name": "Condition", "result": "pass", "detail": "Diagnosis matches."}]
+    )

@@ -213,7 +213,7 @@ def test_it_refers_only_to_an_accepting_program_or_recruiting_trial(coordinator,
         referral.refresh_from_db()
         assert referral.stage == Stage.REFERRED
     else:
-        with pytest.raises(services.ReferralError, match="target|not accepting"):
+        with pytest.raises(services.ReferralError, match=r"target|not accepting"):
             services.referral_transition(
                 referral=referral, to_stage=Stage.REFERRED, by=coordinator, expected_version=1
             )

@@ -80,7 +80,7 @@ def _render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) 
 
 def _line_to_edit(request: HttpRequest, patient) -> PriorTreatmentLine | None:
     line_id = request.GET.get("edit_line", "")
-    if not line_id.isdigit():
+    if not line_id.isdecimal():
         return None
     return PriorTreatmentLine.objects.filter(patient=patient, pk=int(line_id)).first()
 
@@ -254,7 +254,7 @@ def lead_line(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
     line_id = request.POST.get("line_id", "")
     line = None
-    if line_id.isdigit():
+    if line_id.isdecimal():
         line = get_object_or_404(PriorTreatmentLine, pk=int(line_id), patient=referral.patient)
     form = TreatmentLineForm(request.POST, instance=line, patient=referral.patient)
 
