@@ -7,4 +7,5 @@ urlpatterns = [
     # Coordinator pages live inside the admin site's chrome, ahead of its catch-all patterns.
     path("admin/work/", include("referrals.urls")),
     path("admin/", admin.site.urls),
+    path("check-eligibility/", include("referrals.urls_intake")),
 ]

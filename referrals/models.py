@@ -42,6 +42,13 @@ class Patient(models.Model):
     first_name = models.CharField(max_length=80)
     last_name = models.CharField(max_length=80)
     date_of_birth = models.DateField(null=True, blank=True)
+    stated_age = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(120)],
+        help_text=_("Age the lead gave instead of a date of birth."),
+    )
+    stated_age_on = models.DateField(null=True, blank=True)
     sex = models.CharField(max_length=8, choices=Sex.choices, default=Sex.UNKNOWN)
     phone = models.CharField(max_length=40, blank=True)
     email = models.EmailField(blank=True)
@@ -51,6 +58,12 @@ class Patient(models.Model):
     )
     primary_condition = models.ForeignKey(
         Condition, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    condition_other = models.CharField(
+        _("condition in the patient's words"),
+        max_length=200,
+        blank=True,
+        help_text=_("What the lead wrote when the diagnosis was not in our list."),
     )
     other_conditions = models.ManyToManyField(Condition, blank=True, related_name="+")
     diagnosis_year = models.PositiveSmallIntegerField(
@@ -112,9 +125,13 @@ class Patient(models.Model):
 
     @property
     def age(self) -> int | None:
-        if self.date_of_birth is None:
-            return None
-        return age_on(self.date_of_birth, timezone.localdate())
+        """From the date of birth; failing that, the stated age plus the years since."""
+        today = timezone.localdate()
+        if self.date_of_birth is not None:
+            return age_on(self.date_of_birth, today)
+        if self.stated_age is not None and self.stated_age_on is not None:
+            return self.stated_age + age_on(self.stated_age_on, today)
+        return None
 
     @property
     def failed_line_count(self) -> int:
@@ -251,6 +268,18 @@ class Source(models.TextChoices):
     PATIENT_ORGANISATION = "patient_organisation", _("Patient organisation")
 
 
+class SubmitterRole(models.TextChoices):
+    PATIENT = "patient", _("The patient")
+    FAMILY = "family", _("A relative or carer")
+    PHYSICIAN = "physician", _("A referring physician")
+
+
+class ContactChannel(models.TextChoices):
+    PHONE = "phone", _("Phone call")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    EMAIL = "email", _("E-mail")
+
+
 class Priority(models.IntegerChoices):
     LOW = 1, _("Low")
     NORMAL = 2, _("Normal")
@@ -303,6 +332,19 @@ class Referral(models.Model):
     version = models.PositiveIntegerField(
         default=1, help_text=_("Bumped on every save through a service; detects lost updates.")
     )
+    submitter_role = models.CharField(max_length=16, choices=SubmitterRole.choices, blank=True)
+    submitter_name = models.CharField(max_length=160, blank=True)
+    contact_channel = models.CharField(max_length=16, choices=ContactChannel.choices, blank=True)
+    intake_message = models.TextField(blank=True)
+    consent_version = models.CharField(max_length=20, blank=True)
+    consent_text = models.TextField(
+        blank=True, help_text=_("The consent wording exactly as the submitter saw it.")
+    )
+    consented_at = models.DateTimeField(null=True, blank=True)
+    possible_duplicates = models.ManyToManyField("self", blank=True)
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_leads"
+    )
 
     objects = ReferralQuerySet.as_manager()
     history = HistoricalRecords()
@@ -348,6 +390,7 @@ class EventKind(models.TextChoices):
     ASSIGNMENT = "assignment", _("Assignment")
     SCREENING = "screening", _("Eligibility check")
     TARGET = "target", _("Target chosen")
+    MERGE = "merge", _("Merged")
     TREATMENT_LINE = "treatment_line", _("Treatment line")
     TASK = "task", _("Task")
 

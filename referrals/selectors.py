@@ -296,3 +296,41 @@ def coordinators() -> QuerySet[User]:
     return User.objects.filter(is_active=True, groups__name="Coordinator").order_by(
         "first_name", "username"
     )
+
+
+# --- intake ------------------------------------------------------------------------------
+
+
+def coordinator_with_fewest_open_leads() -> User | None:
+    """The active coordinator carrying the fewest open leads (ties: the longest-standing)."""
+    return (
+        coordinators()
+        .annotate(
+            open_leads=Count(
+                "assigned_referrals", filter=~Q(assigned_referrals__stage=Stage.CLOSED)
+            )
+        )
+        .order_by("open_leads", "pk")
+        .first()
+    )
+
+
+def possible_duplicates(
+    *,
+    phone: str,
+    email: str,
+    first_name: str,
+    last_name: str,
+    date_of_birth: datetime.date | None,
+) -> list[Referral]:
+    """Leads of patients with the same phone or e-mail, or the same name and date of birth."""
+    same_person = Q(patient__phone=phone) if phone else Q(pk__in=[])
+    if email:
+        same_person |= Q(patient__email__iexact=email)
+    if date_of_birth:
+        same_person |= Q(
+            patient__first_name__iexact=first_name,
+            patient__last_name__iexact=last_name,
+            patient__date_of_birth=date_of_birth,
+        )
+    return list(Referral.objects.filter(same_person, merged_into__isnull=True))

@@ -6,22 +6,26 @@ into a message and nothing is written.
 
 import datetime
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from referrals import pipeline, selectors
+from referrals import pipeline, selectors, tasks
 from referrals.models import (
+    CloseReason,
     EventKind,
+    Patient,
     PriorTreatmentLine,
     Referral,
     ReferralEvent,
     ScreeningRecord,
+    Source,
     Stage,
     Task,
 )
-from trials.models import Program, ProgramStatus, Therapy, Trial, TrialStatus
+from trials.models import Condition, Program, ProgramStatus, Therapy, Trial, TrialStatus
 
 
 class ReferralError(Exception):
@@ -331,3 +335,152 @@ def task_complete(*, task: Task, by: AbstractBaseUser | None) -> Task:
     task.save(update_fields=["done_at"])
     _event(task.referral, EventKind.TASK, by, f"Done: {task.title}")
     return task
+
+
+@dataclass(frozen=True)
+class IntakeSubmission:
+    """A validated public intake form, as plain values."""
+
+    submitter_role: str
+    submitter_name: str
+    first_name: str
+    last_name: str
+    date_of_birth: datetime.date | None
+    stated_age: int | None
+    phone: str
+    email: str
+    condition_slug: str
+    condition_other: str
+    diagnosis_year: int | None
+    treatments: list[tuple[int, str]]  # (therapy id, reason stopped), in the order given
+    message: str
+    preferred_language: str
+    contact_channel: str
+    consent_version: str
+    consent_text: str
+
+
+@transaction.atomic
+def intake_submit(*, submission: IntakeSubmission) -> Referral:
+    """Create the patient, the lead, its treatment lines and first event in one transaction.
+
+    The lead goes to the coordinator with the fewest open leads and is flagged against likely
+    duplicates; the e-mails are queued once the transaction has committed, so a failing mail
+    server can delay them but never lose the lead.
+    """
+    now = timezone.now()
+    duplicates = selectors.possible_duplicates(
+        phone=submission.phone,
+        email=submission.email,
+        first_name=submission.first_name,
+        last_name=submission.last_name,
+        date_of_birth=submission.date_of_birth,
+    )
+    patient = Patient.objects.create(
+        first_name=submission.first_name,
+        last_name=submission.last_name,
+        date_of_birth=submission.date_of_birth,
+        stated_age=None if submission.date_of_birth else submission.stated_age,
+        stated_age_on=None if submission.date_of_birth else now.date(),
+        phone=submission.phone,
+        email=submission.email,
+        preferred_language=submission.preferred_language,
+        primary_condition=Condition.objects.filter(slug=submission.condition_slug).first(),
+        condition_other=submission.condition_other,
+        diagnosis_year=submission.diagnosis_year,
+    )
+    for number, (therapy_id, reason) in enumerate(submission.treatments, start=1):
+        line = PriorTreatmentLine.objects.create(
+            patient=patient, line_number=number, reason_stopped=reason
+        )
+        line.therapies.set([therapy_id])
+    referral = Referral.objects.create(
+        patient=patient,
+        source=Source.WEB_FORM,
+        stage=Stage.NEW,
+        assigned_to=selectors.coordinator_with_fewest_open_leads(),
+        next_action="First call to the patient",
+        next_action_due=pipeline.contact_due_date(timezone.localdate(now)),
+        submitter_role=submission.submitter_role,
+        submitter_name=submission.submitter_name,
+        contact_channel=submission.contact_channel,
+        intake_message=submission.message,
+        consent_version=submission.consent_version,
+        consent_text=submission.consent_text,
+        consented_at=now,
+        created_at=now,
+        stage_changed_at=now,
+    )
+    referral.possible_duplicates.set(duplicates)
+    body = "Lead received from the public form."
+    if duplicates:
+        body += " Possible duplicate of " + ", ".join(f"#{d.pk}" for d in duplicates) + "."
+    _event(referral, EventKind.CREATED, None, body, to_stage=Stage.NEW)
+    if referral.assigned_to_id:
+        _event(
+            referral,
+            EventKind.ASSIGNMENT,
+            None,
+            f"Assigned to {_display_name(referral.assigned_to)}",
+        )
+    transaction.on_commit(lambda: tasks.intake_emails_enqueue(referral_id=referral.pk))
+    return referral
+
+
+@transaction.atomic
+def referral_merge(*, keep: Referral, duplicate: Referral, by: AbstractBaseUser | None) -> Referral:
+    """Fold a duplicate lead into `keep`; nothing is deleted.
+
+    The duplicate's treatment lines, open tasks and notes move to `keep` (lines renumbered after
+    its own), blank contact details are filled from the duplicate, and the duplicate is closed as
+    a duplicate pointing at `keep`, with its own stage history left in place.
+    """
+    keep = Referral.objects.select_for_update().select_related("patient").get(pk=keep.pk)
+    duplicate = Referral.objects.select_for_update().select_related("patient").get(pk=duplicate.pk)
+    if keep.pk == duplicate.pk:
+        raise ReferralError("A lead cannot be merged into itself.")
+    if duplicate.merged_into_id or not duplicate.is_open:
+        raise ReferralError(f"Lead #{duplicate.pk} is closed or already merged.")
+    if not keep.is_open:
+        raise ReferralError("Merge into an open lead.")
+
+    if duplicate.patient_id != keep.patient_id:
+        _patient_absorb(keep=keep.patient, duplicate=duplicate.patient)
+    duplicate.tasks.filter(done_at__isnull=True).update(referral=keep)
+    duplicate.events.filter(kind__in=NOTE_KINDS).update(referral=keep)
+    keep.possible_duplicates.remove(duplicate)
+    keep.version += 1
+    keep.save()
+
+    from_stage = duplicate.stage
+    duplicate.stage, duplicate.stage_changed_at = Stage.CLOSED, timezone.now()
+    duplicate.close_reason = CloseReason.DUPLICATE
+    duplicate.close_detail = f"Merged into lead #{keep.pk}"
+    duplicate.merged_into = keep
+    duplicate.next_action, duplicate.next_action_due = "", None
+    duplicate.version += 1
+    duplicate.save()
+    _event(
+        duplicate,
+        EventKind.STAGE_CHANGE,
+        by,
+        duplicate.close_detail,
+        from_stage=from_stage,
+        to_stage=Stage.CLOSED,
+    )
+    _event(keep, EventKind.MERGE, by, f"Lead #{duplicate.pk} ({duplicate.patient}) merged in.")
+    return keep
+
+
+def _patient_absorb(*, keep: Patient, duplicate: Patient) -> None:
+    next_number = max((line.line_number for line in keep.treatment_lines.all()), default=0)
+    for line in duplicate.treatment_lines.order_by("line_number"):
+        next_number += 1
+        line.patient, line.line_number = keep, next_number
+        line.save()
+    for field in ("date_of_birth", "phone", "email", "city", "diagnosis_year", "condition_other"):
+        if not getattr(keep, field) and getattr(duplicate, field):
+            setattr(keep, field, getattr(duplicate, field))
+    if keep.primary_condition_id is None:
+        keep.primary_condition_id = duplicate.primary_condition_id
+    keep.save()

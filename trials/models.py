@@ -15,6 +15,23 @@ nct_id_validator = RegexValidator(
     NCT_ID_PATTERN, _("An NCT ID is 'NCT' followed by 8 digits, e.g. NCT05869955.")
 )
 AGE_LIMIT = 120
+TRANSLATED_LANGUAGES = ("he", "ru", "ar")
+
+
+class LocalizedName(models.Model):
+    """A name shown to the public in the intake form's languages; staff see `name`."""
+
+    name_translations = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_('The name in Hebrew, Russian and Arabic: {"he": "…", "ru": "…", "ar": "…"}.'),
+    )
+
+    class Meta:
+        abstract = True
+
+    def localized_name(self, language: str) -> str:
+        return self.name_translations.get(language) or self.name
 
 
 class CarTarget(models.TextChoices):
@@ -38,7 +55,7 @@ class ConditionGroup(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class Condition(models.Model):
+class Condition(LocalizedName):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=120, unique=True)
     icd10_codes = models.CharField(
@@ -81,7 +98,7 @@ class DrugClass(models.TextChoices):
 NON_COUNTING_DRUG_CLASSES = frozenset({DrugClass.GLUCOCORTICOID, DrugClass.ANTIMALARIAL})
 
 
-class Therapy(models.Model):
+class Therapy(LocalizedName):
     name = models.CharField(max_length=120, unique=True)
     generic_name = models.CharField(max_length=120, blank=True)
     drug_class = models.CharField(max_length=32, choices=DrugClass.choices)

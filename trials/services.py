@@ -18,7 +18,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
-from trials.models import Condition, Hospital, Program, Therapy, Trial
+from trials.models import TRANSLATED_LANGUAGES, Condition, Hospital, Program, Therapy, Trial
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
@@ -40,6 +40,7 @@ class ConditionRow:
     icd10_codes: str
     group: str
     synonyms: str
+    name_translations: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class TherapyRow:
     generic_name: str
     drug_class: str
     counts_toward_failed_lines: bool
+    name_translations: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,20 @@ class _ObjectReader:
             return ()
         return tuple(value)
 
+    def translations(self, field: str) -> dict[str, str]:
+        """Optional names by language code; only the languages the intake form offers."""
+        self.read.add(field)
+        value = self.raw.get(field, {})
+        if not isinstance(value, dict):
+            self.problem(field, f"expected an object of language: name, got {value!r}")
+            return {}
+        for language, name in value.items():
+            if language not in TRANSLATED_LANGUAGES:
+                self.problem(field, f"unknown language {language!r}")
+            elif not isinstance(name, str) or not name.strip():
+                self.problem(field, f"the {language!r} name must be a non-empty string")
+        return dict(value)
+
     def joined(self, field: str, separator: str) -> str:
         """A list in the file, stored as one text field (synonyms one per line, codes by comma)."""
         return self._clean(field, separator.join(self.strings(field)))
@@ -225,6 +241,7 @@ def _condition_row(reader: _ObjectReader) -> ConditionRow:
         icd10_codes=reader.joined("icd10_codes", ", "),
         group=reader.text("group"),
         synonyms=reader.joined("synonyms", "\n"),
+        name_translations=reader.translations("translations"),
     )
 
 
@@ -234,6 +251,7 @@ def _therapy_row(reader: _ObjectReader) -> TherapyRow:
         generic_name=reader.text("generic_name"),
         drug_class=reader.text("drug_class"),
         counts_toward_failed_lines=reader.flag("counts_toward_failed_lines"),
+        name_translations=reader.translations("translations"),
     )
 
 
