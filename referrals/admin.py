@@ -80,6 +80,7 @@ class PatientAdmin(SimpleHistoryAdmin, ModelAdmin):
                 "fields": [
                     ("first_name", "last_name"),
                     ("date_of_birth", "sex"),
+                    ("stated_age", "stated_age_on"),
                     ("phone", "email"),
                     ("city", "preferred_language"),
                 ]
@@ -90,6 +91,7 @@ class PatientAdmin(SimpleHistoryAdmin, ModelAdmin):
             {
                 "fields": [
                     "primary_condition",
+                    "condition_other",
                     "other_conditions",
                     "diagnosis_year",
                     ("sledai_2k", "das28", "mrss", "mg_adl"),
@@ -228,7 +230,21 @@ class ReferralAdmin(SimpleHistoryAdmin, ModelAdmin):
         "patient__email",
     ]
     autocomplete_fields = ["patient", "assigned_to", "target_program", "target_trial"]
-    readonly_fields = ["stage", "close_reason", "close_detail", "stage_changed_at", "created_at"]
+    readonly_fields = [
+        "stage",
+        "close_reason",
+        "close_detail",
+        "stage_changed_at",
+        "created_at",
+        "submitter_role",
+        "submitter_name",
+        "contact_channel",
+        "intake_message",
+        "consent_version",
+        "consented_at",
+        "consent_text",
+        "merged_into",
+    ]
     show_full_result_count = False
     date_hierarchy = None
     inlines = [ReferralEventInline]
@@ -251,6 +267,18 @@ class ReferralAdmin(SimpleHistoryAdmin, ModelAdmin):
         (
             "Pipeline",
             {"fields": ["stage", "close_reason", "close_detail", "stage_changed_at", "created_at"]},
+        ),
+        (
+            "Intake form",
+            {
+                "fields": [
+                    ("submitter_role", "submitter_name", "contact_channel"),
+                    "intake_message",
+                    ("consent_version", "consented_at"),
+                    "consent_text",
+                    "merged_into",
+                ]
+            },
         ),
     ]
 

@@ -263,6 +263,7 @@ def referral_for_lead_page(referral_id: int) -> Referral:
         )
         .prefetch_related(
             "patient__other_conditions",
+            Prefetch("possible_duplicates", queryset=Referral.objects.select_related("patient")),
             Prefetch(
                 "patient__treatment_lines",
                 queryset=PriorTreatmentLine.objects.prefetch_related("therapies").order_by(

@@ -18,4 +18,5 @@ urlpatterns = [
     path("leads/<int:pk>/screenings/", lead.lead_screening, name="lead_screening"),
     path("leads/<int:pk>/target/", lead.lead_target, name="lead_target"),
     path("leads/<int:pk>/lines/", lead.lead_line, name="lead_line"),
+    path("leads/<int:pk>/merge/", lead.lead_merge, name="lead_merge"),
 ]

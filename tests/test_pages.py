@@ -393,21 +393,23 @@ def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and
         TrialFactory(conditions=[condition])
         TaskFactory(referral=referral, assignee=coordinator, due_on=_today())
         ScreeningRecordFactory(referral=referral, program=program, recorded_by=coordinator)
-        ReferralFactory(patient=PatientFactory(), assigned_to=coordinator)
+        duplicate = ReferralFactory(patient=PatientFactory(), assigned_to=coordinator)
+        referral.possible_duplicates.add(duplicate)
 
     # 1 session, 2 user, 3 user permissions, 4 group permissions,
     # 5 the lead (access check), 6 the lead with patient, condition, coordinator and target
-    # joined, 7 the patient's other conditions, 8 treatment lines, 9 their therapies,
-    # 10 tasks (assignee joined), 11 screenings (recorder joined), 12 programs (hospital
-    # joined), 13 their conditions, 14 trials, 15 their conditions, 16 the timeline (authors
-    # joined), 17 therapies for the line form, 18 coordinators for the assign form,
-    # 19 coordinators for the task form.
-    with django_assert_num_queries(19):
+    # joined, 7 the patient's other conditions, 8 possible duplicates (patients joined),
+    # 9 treatment lines, 10 their therapies, 11 tasks (assignee joined), 12 screenings
+    # (recorder joined), 13 programs (hospital joined), 14 their conditions, 15 trials,
+    # 16 their conditions, 17 the timeline (authors joined), 18 therapies for the line form,
+    # 19 coordinators for the assign form, 20 coordinators for the task form.
+    with django_assert_num_queries(20):
         response = coordinator_client.get(_url("lead", referral.pk))
 
     assert len(re.findall(r"<tr>", _testid(response, "lines", "table"))) == count + 1
     assert _text(response).count("data-candidate=") == 2 * count
     assert _testid(response, "timeline", "ol").count("<li>") == count
+    assert _testid(response, "duplicates", "table").count("Merge #") == count
 
 
 # --- my queue ----------------------------------------------------------------------------

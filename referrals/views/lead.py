@@ -268,3 +268,26 @@ def lead_line(request: HttpRequest, pk: int) -> HttpResponse:
         return f"Line {saved.line_number} saved."
 
     return _act(request, referral, form, "line_form", save)
+
+
+@require_POST
+@staff_page("referrals.view_referral")
+def lead_merge(request: HttpRequest, pk: int) -> HttpResponse:
+    """Fold one of this lead's possible duplicates into it."""
+    referral = _get_referral_for_staff(request, pk)
+    duplicate_id = request.POST.get("duplicate", "")
+    duplicate = (
+        referral.possible_duplicates.filter(pk=int(duplicate_id)).first()
+        if duplicate_id.isdecimal()
+        else None
+    )
+    if duplicate is None:
+        messages.error(request, "Choose one of this lead's possible duplicates to merge.")
+        return redirect(_lead_url(referral))
+    try:
+        services.referral_merge(keep=referral, duplicate=duplicate, by=request.user)
+    except services.ReferralError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Lead #{duplicate.pk} merged into this lead.")
+    return redirect(_lead_url(referral))
