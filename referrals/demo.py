@@ -27,6 +27,7 @@ from referrals.models import (
     ReasonStopped,
     Referral,
     ReferralEvent,
+    ScreenFailureCriterion,
     ScreeningRecord,
     Sex,
     Source,
@@ -220,13 +221,17 @@ def _draw_lead(rng, index, conditions, coordinators, now, today) -> dict:
             }
         )
     due_offset = rng.randint(-3, 14)
+    close_reason = rng.choice(list(CloseReason.values)) if stage == Stage.CLOSED else ""
     return {
         "patient": patient,
         "lines": lines,
         "referral": Referral(
             source=rng.choice(list(Source.values)),
             stage=stage,
-            close_reason=rng.choice(list(CloseReason.values)) if stage == Stage.CLOSED else "",
+            close_reason=close_reason,
+            screen_failure_criterion=rng.choice(list(ScreenFailureCriterion.values))
+            if close_reason == CloseReason.SCREEN_FAILED
+            else "",
             close_detail=rng.choice(CLOSE_DETAILS) if stage == Stage.CLOSED else "",
             assigned_to=rng.choice(coordinators)
             if stage != Stage.NEW or rng.random() > 0.3

@@ -28,6 +28,7 @@ from referrals.models import (
     PriorTreatmentLine,
     ReasonStopped,
     Referral,
+    ScreenFailureCriterion,
     Stage,
     SubmitterRole,
 )
@@ -48,8 +49,14 @@ class TransitionForm(VersionedForm):
     close_reason = forms.ChoiceField(
         choices=[("", "—"), *CloseReason.choices], required=False, widget=UnfoldAdminSelectWidget
     )
+    screen_failure_criterion = forms.ChoiceField(
+        label="Failed criterion (screen failure)",
+        choices=[("", "—"), *ScreenFailureCriterion.choices],
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+    )
     close_detail = forms.CharField(
-        label="Close detail / failed criterion",
+        label="Close detail",
         required=False,
         max_length=500,
         widget=UnfoldAdminTextInputWidget,

@@ -259,6 +259,17 @@ class CloseReason(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+class ScreenFailureCriterion(models.TextChoices):
+    """Which eligibility criterion ended a screen failure; the dashboard counts these."""
+
+    CONDITION = "condition", _("Condition not covered")
+    AGE = "age", _("Age out of range")
+    FAILED_LINES = "failed_lines", _("Not enough failed lines")
+    NOT_OPEN = "not_open", _("No program or trial open")
+    EXCLUSION = "exclusion", _("Exclusion criterion")
+    OTHER = "other", _("Other")
+
+
 class Source(models.TextChoices):
     WEB_FORM = "web_form", _("Web form")
     PHONE = "phone", _("Phone")
@@ -307,6 +318,9 @@ class Referral(models.Model):
     stage = models.CharField(max_length=24, choices=Stage.choices, default=Stage.NEW)
     close_reason = models.CharField(max_length=24, choices=CloseReason.choices, blank=True)
     close_detail = models.TextField(blank=True)
+    screen_failure_criterion = models.CharField(
+        max_length=16, choices=ScreenFailureCriterion.choices, blank=True
+    )
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -366,6 +380,14 @@ class Referral(models.Model):
                 violation_error_message=_(
                     "A closed referral needs a close reason, and an open one must not have one."
                 ),
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(close_reason=CloseReason.SCREEN_FAILED) & ~Q(screen_failure_criterion="")
+                )
+                | (~Q(close_reason=CloseReason.SCREEN_FAILED) & Q(screen_failure_criterion="")),
+                name="referral_screen_failure_has_criterion",
+                violation_error_message=_("A screen failure names the criterion that failed."),
             ),
         ]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from referrals.models import OPEN_STAGES, CloseReason, Stage
+from referrals.models import OPEN_STAGES, CloseReason, ScreenFailureCriterion, Stage
 
 # Service level: a new lead is contacted within two working days. Israel's weekend is
 # Friday and Saturday.
@@ -43,6 +43,7 @@ class TransitionFacts:
     scheduled_for_set: bool = False
     close_reason: str = ""
     close_detail: str = ""
+    screen_failure_criterion: str = ""
     note: str = ""
 
 
@@ -80,7 +81,10 @@ def transition_problems(from_stage: str, to_stage: str, facts: TransitionFacts) 
 def _close_problems(facts: TransitionFacts) -> list[str]:
     if facts.close_reason not in CloseReason.values:
         return ["Closing a lead needs a close reason."]
-    if facts.close_reason == CloseReason.SCREEN_FAILED and not facts.close_detail.strip():
+    if (
+        facts.close_reason == CloseReason.SCREEN_FAILED
+        and facts.screen_failure_criterion not in ScreenFailureCriterion.values
+    ):
         return ["A screen failure must say which criterion failed."]
     if facts.close_reason == CloseReason.OTHER and not facts.close_detail.strip():
         return ["Closing for “Other” needs a short explanation."]

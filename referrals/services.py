@@ -115,6 +115,7 @@ def referral_transition(
     expected_version: int,
     close_reason: str = "",
     close_detail: str = "",
+    screen_failure_criterion: str = "",
     note: str = "",
     scheduled_for: datetime.date | None = None,
 ) -> Referral:
@@ -131,6 +132,7 @@ def referral_transition(
         scheduled_for_set=bool(scheduled_for or current.scheduled_for),
         close_reason=close_reason,
         close_detail=close_detail,
+        screen_failure_criterion=screen_failure_criterion,
         note=note,
     )
     problems = pipeline.transition_problems(from_stage, to_stage, facts)
@@ -142,16 +144,27 @@ def referral_transition(
     current.stage_changed_at = now
     if to_stage == Stage.CLOSED:
         current.close_reason, current.close_detail = close_reason, close_detail.strip()
+        if close_reason == CloseReason.SCREEN_FAILED:
+            current.screen_failure_criterion = screen_failure_criterion
         current.next_action, current.next_action_due = "", None
     elif from_stage == Stage.CLOSED:
         current.close_reason, current.close_detail = "", ""
+        current.screen_failure_criterion = ""
     if scheduled_for:
         current.scheduled_for = scheduled_for
     _save_new_version(current)
     body = note.strip()
     if to_stage == Stage.CLOSED:
         body = " — ".join(
-            filter(None, [current.get_close_reason_display(), close_detail.strip(), body])
+            filter(
+                None,
+                [
+                    current.get_close_reason_display(),
+                    current.get_screen_failure_criterion_display(),
+                    close_detail.strip(),
+                    body,
+                ],
+            )
         )
     _event(current, EventKind.STAGE_CHANGE, by, body, from_stage=from_stage, to_stage=to_stage)
     return current

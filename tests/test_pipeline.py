@@ -6,7 +6,14 @@ import itertools
 import pytest
 
 from referrals import services
-from referrals.models import CloseReason, EventKind, Referral, ScreeningRecord, Stage
+from referrals.models import (
+    CloseReason,
+    EventKind,
+    Referral,
+    ScreenFailureCriterion,
+    ScreeningRecord,
+    Stage,
+)
 from referrals.pipeline import (
     TRANSITIONS,
     TransitionFacts,
@@ -101,15 +108,18 @@ def test_it_closes_from_any_open_stage_with_a_reason(coordinator, stage):
 
 
 @pytest.mark.parametrize(
-    ("reason", "detail", "message"),
+    ("reason", "detail", "criterion", "message"),
     [
-        ("", "", "needs a close reason"),
-        ("made-up", "", "needs a close reason"),
-        (CloseReason.SCREEN_FAILED, "", "which criterion failed"),
-        (CloseReason.OTHER, "  ", "short explanation"),
+        ("", "", "", "needs a close reason"),
+        ("made-up", "", "", "needs a close reason"),
+        (CloseReason.SCREEN_FAILED, "Too few lines", "", "which criterion failed"),
+        (CloseReason.SCREEN_FAILED, "", "made-up", "which criterion failed"),
+        (CloseReason.OTHER, "  ", "", "short explanation"),
     ],
 )
-def test_it_refuses_to_close_without_what_the_reason_needs(coordinator, reason, detail, message):
+def test_it_refuses_to_close_without_what_the_reason_needs(
+    coordinator, reason, detail, criterion, message
+):
     referral = ReferralFactory(stage=Stage.SCREENING)
     before = _snapshot(referral)
 
@@ -121,6 +131,7 @@ def test_it_refuses_to_close_without_what_the_reason_needs(coordinator, reason, 
             expected_version=1,
             close_reason=reason,
             close_detail=detail,
+            screen_failure_criterion=criterion,
         )
     assert _snapshot(referral) == before
 
@@ -134,12 +145,38 @@ def test_it_records_the_failed_criterion_of_a_screen_failure(coordinator):
         by=coordinator,
         expected_version=1,
         close_reason=CloseReason.SCREEN_FAILED,
-        close_detail="Failed lines: 1 of 2",
+        screen_failure_criterion=ScreenFailureCriterion.FAILED_LINES,
+        close_detail="1 of 2 required",
     )
 
     referral.refresh_from_db()
-    assert referral.close_detail == "Failed lines: 1 of 2"
-    assert "Failed lines: 1 of 2" in referral.events.get(to_stage=Stage.CLOSED).body
+    assert referral.screen_failure_criterion == ScreenFailureCriterion.FAILED_LINES
+    assert referral.close_detail == "1 of 2 required"
+    body = referral.events.get(to_stage=Stage.CLOSED).body
+    assert "Not enough failed lines" in body
+    assert "1 of 2 required" in body
+
+
+def test_it_clears_the_failed_criterion_on_reopening(coordinator):
+    referral = ReferralFactory(stage=Stage.SCREENING)
+    services.referral_transition(
+        referral=referral,
+        to_stage=Stage.CLOSED,
+        by=coordinator,
+        expected_version=1,
+        close_reason=CloseReason.SCREEN_FAILED,
+        screen_failure_criterion=ScreenFailureCriterion.AGE,
+    )
+
+    reopened = services.referral_transition(
+        referral=referral,
+        to_stage=Stage.CONTACTED,
+        by=coordinator,
+        expected_version=2,
+        note="Date of birth was wrong",
+    )
+
+    assert (reopened.stage, reopened.screen_failure_criterion) == (Stage.SCREENING, "")
 
 
 def test_it_reopens_a_closed_lead_where_it_was_with_a_note(coordinator):

@@ -123,6 +123,7 @@ def lead_transition(request: HttpRequest, pk: int) -> HttpResponse:
             expected_version=data["version"],
             close_reason=data["close_reason"],
             close_detail=data["close_detail"],
+            screen_failure_criterion=data["screen_failure_criterion"],
             note=data["note"],
             scheduled_for=data["scheduled_for"],
         )
