@@ -218,6 +218,7 @@ UNFOLD = {
     "SITE_SYMBOL": "diversity_1",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": True,
+    "DASHBOARD_CALLBACK": "referrals.views.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,

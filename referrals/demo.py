@@ -244,6 +244,7 @@ def _draw_lead(rng, index, conditions, coordinators, now, today) -> dict:
             created_at=created_at,
         ),
         "path": path,
+        "days_per_stage": rng.uniform(0.5, 9),
     }
 
 
@@ -290,7 +291,10 @@ def _save_lead(lead: dict, therapies: dict[str, Therapy], candidates: list[Candi
         referral.target_program_id = target.id if target.kind == "program" else None
         referral.target_trial_id = target.id if target.kind == "trial" else None
     # Recent leads moved faster than old ones; no event may land in the future.
-    step = min(datetime.timedelta(days=2), (timezone.now() - referral.created_at) / len(path))
+    step = min(
+        datetime.timedelta(days=lead["days_per_stage"]),
+        (timezone.now() - referral.created_at) / len(path),
+    )
     referral.stage_changed_at = referral.created_at + step * (len(path) - 1)
     if Stage.SCHEDULED in path:
         referral.scheduled_for = referral.stage_changed_at.date() + datetime.timedelta(days=21)

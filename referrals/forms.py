@@ -1,5 +1,7 @@
 """Forms of the coordinator pages. They validate input; services decide what the domain allows."""
 
+import datetime
+
 import phonenumbers
 from django import forms
 from django.contrib.auth.models import User
@@ -418,3 +420,36 @@ TreatmentsTriedFormSet = forms.formset_factory(
     validate_max=True,
     absolute_max=12,
 )
+
+
+class DashboardPeriodForm(forms.Form):
+    period = forms.ChoiceField(
+        choices=[
+            ("30", "Last 30 days"),
+            ("90", "Last 90 days"),
+            ("365", "Last 365 days"),
+            ("custom", "Custom"),
+        ],
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+    )
+    start = forms.DateField(required=False, widget=UnfoldAdminDateWidget(attrs=DATE_INPUT))
+    end = forms.DateField(required=False, widget=UnfoldAdminDateWidget(attrs=DATE_INPUT))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("period") == "custom":
+            start, end = cleaned.get("start"), cleaned.get("end")
+            if not start or not end:
+                raise forms.ValidationError("A custom period needs a start and an end date.")
+            if start > end:
+                raise forms.ValidationError("The period starts after it ends.")
+        return cleaned
+
+    def dates(self, today: datetime.date) -> tuple[datetime.date, datetime.date]:
+        """First and last day of the chosen period (the last 30 days when nothing valid)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        if data.get("period") == "custom":
+            return data["start"], data["end"]
+        days = int(data.get("period") or 30)
+        return today - datetime.timedelta(days=days - 1), today

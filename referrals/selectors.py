@@ -1,10 +1,26 @@
 """Every read a staff page needs, in a fixed number of queries however many leads there are."""
 
 import datetime
+import math
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, User
-from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.expressions import Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -12,11 +28,15 @@ from django.utils import timezone
 from referrals.eligibility import Candidate, Evaluation, PatientFacts, evaluate
 from referrals.models import (
     OPEN_STAGES,
+    CloseReason,
+    EventKind,
     Patient,
     PriorTreatmentLine,
     Referral,
     ReferralEvent,
+    ScreenFailureCriterion,
     ScreeningRecord,
+    Source,
     Stage,
     Task,
 )
@@ -335,3 +355,221 @@ def possible_duplicates(
             patient__date_of_birth=date_of_birth,
         )
     return list(Referral.objects.filter(same_person, merged_into__isnull=True))
+
+
+# --- dashboard ---------------------------------------------------------------------------
+# Every figure is an aggregate query; the page's query count does not grow with the leads.
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime.datetime
+    end: datetime.datetime
+
+    def of_created(self) -> Q:
+        return Q(created_at__gte=self.start, created_at__lt=self.end)
+
+
+def _overdue(today: datetime.date, now: datetime.datetime, prefix: str = "") -> Q:
+    return ~Q(**{f"{prefix}stage": Stage.CLOSED}) & (
+        Q(**{f"{prefix}next_action_due__lt": today})
+        | Q(
+            **{f"{prefix}stage": Stage.NEW, f"{prefix}created_at__lt": contact_deadline_cutoff(now)}
+        )
+    )
+
+
+def dashboard_kpis(now: datetime.datetime) -> dict[str, int]:
+    """Open leads, new this week, overdue, referred this month, treated to date: two queries."""
+    today = timezone.localdate(now)
+    week_start = timezone.make_aware(
+        datetime.datetime.combine(
+            today - datetime.timedelta(days=(today.weekday() + 1) % 7), datetime.time.min
+        )
+    )
+    month_start = timezone.make_aware(
+        datetime.datetime.combine(today.replace(day=1), datetime.time.min)
+    )
+    leads = Referral.objects.aggregate(
+        open_leads=Count("id", filter=~Q(stage=Stage.CLOSED)),
+        new_this_week=Count("id", filter=Q(created_at__gte=week_start)),
+        overdue=Count("id", filter=_overdue(today, now)),
+    )
+    milestones = ReferralEvent.objects.filter(kind=EventKind.STAGE_CHANGE).aggregate(
+        referred_this_month=Count(
+            "referral",
+            distinct=True,
+            filter=Q(to_stage=Stage.REFERRED, created_at__gte=month_start),
+        ),
+        treated_to_date=Count("referral", distinct=True, filter=Q(to_stage=Stage.TREATED)),
+    )
+    return {**leads, **milestones}
+
+
+FUNNEL_STAGES = [stage for stage in Stage if stage != Stage.CLOSED]
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    stage: Stage
+    reached: int
+    conversion: float | None  # share of the previous step that got this far
+
+
+def dashboard_funnel(period: Period) -> list[FunnelStep]:
+    """Of the leads received in the period, how many ever reached each stage: two queries."""
+    received = Referral.objects.filter(period.of_created()).count()
+    reached = dict(
+        ReferralEvent.objects.filter(
+            kind=EventKind.STAGE_CHANGE,
+            referral__created_at__gte=period.start,
+            referral__created_at__lt=period.end,
+        )
+        .values_list("to_stage")
+        .annotate(n=Count("referral", distinct=True))
+        .order_by()
+    )
+    counts = [received] + [reached.get(stage, 0) for stage in FUNNEL_STAGES[1:]]
+    return [
+        FunnelStep(
+            stage=stage,
+            reached=count,
+            conversion=None if index == 0 or not counts[index - 1] else count / counts[index - 1],
+        )
+        for index, (stage, count) in enumerate(zip(FUNNEL_STAGES, counts, strict=True))
+    ]
+
+
+# The moment each milestone was first reached, as a stage-change event.
+MILESTONES = {
+    "first contact": Q(to_stage=Stage.CONTACTED),
+    "screening decision": Q(to_stage=Stage.ELIGIBLE)
+    | Q(to_stage=Stage.CLOSED, from_stage=Stage.SCREENING),
+    "referral": Q(to_stage=Stage.REFERRED),
+    "hospital decision": Q(to_stage=Stage.ACCEPTED)
+    | Q(to_stage=Stage.CLOSED, from_stage=Stage.REFERRED),
+}
+
+
+@dataclass(frozen=True)
+class MilestoneTimes:
+    milestone: str
+    leads: int
+    median: datetime.timedelta | None
+    p90: datetime.timedelta | None
+
+
+def _with_milestone_waits(period: Period) -> QuerySet[Referral]:
+    leads = Referral.objects.filter(period.of_created())
+    for index, condition in enumerate(MILESTONES.values()):
+        first = (
+            ReferralEvent.objects.filter(
+                condition, referral=OuterRef("pk"), kind=EventKind.STAGE_CHANGE
+            )
+            .order_by("created_at")
+            .values("created_at")[:1]
+        )
+        leads = leads.annotate(
+            **{
+                f"wait_{index}": ExpressionWrapper(
+                    Subquery(first, output_field=DateTimeField()) - F("created_at"),
+                    output_field=DurationField(),
+                )
+            }
+        )
+    return leads
+
+
+def dashboard_milestone_times(period: Period) -> list[MilestoneTimes]:
+    """Median and 90th-percentile time from lead to each milestone, nearest-rank.
+
+    Portable percentiles: one query counts the leads that reached each milestone, then each
+    percentile is the wait at its rank (ORDER BY … LIMIT 1 OFFSET rank): nine queries in all.
+    """
+    leads = _with_milestone_waits(period)
+    reached = leads.aggregate(
+        **{
+            f"n_{i}": Count("id", filter=Q(**{f"wait_{i}__isnull": False}))
+            for i in range(len(MILESTONES))
+        }
+    )
+    result = []
+    for index, name in enumerate(MILESTONES):
+        count = reached[f"n_{index}"]
+        wait = f"wait_{index}"
+
+        def at_rank(fraction: float, count=count, wait=wait) -> datetime.timedelta | None:
+            if not count:
+                return None
+            rank = max(math.ceil(fraction * count) - 1, 0)
+            return (
+                leads.filter(**{f"{wait}__isnull": False})
+                .order_by(wait)
+                .values_list(wait, flat=True)[rank : rank + 1]
+                .get()
+            )
+
+        result.append(MilestoneTimes(name, count, at_rank(0.5), at_rank(0.9)))
+    return result
+
+
+def dashboard_screen_failures(period: Period) -> list[tuple[str, int]]:
+    rows = (
+        Referral.objects.filter(
+            close_reason=CloseReason.SCREEN_FAILED,
+            stage_changed_at__gte=period.start,
+            stage_changed_at__lt=period.end,
+        )
+        .values_list("screen_failure_criterion")
+        .annotate(n=Count("id"))
+        .order_by("-n", "screen_failure_criterion")
+    )
+    labels = dict(ScreenFailureCriterion.choices)
+    return [(labels.get(criterion, criterion), n) for criterion, n in rows]
+
+
+def dashboard_leads_by(period: Period, field: str) -> list[tuple[str, int]]:
+    """Leads received in the period grouped by `field` (a condition name or the source)."""
+    rows = (
+        Referral.objects.filter(period.of_created())
+        .values_list(field)
+        .annotate(n=Count("id"))
+        .order_by("-n", field)
+    )
+    labels = dict(Source.choices)
+    return [(labels.get(value, value) or "Not recorded", n) for value, n in rows]
+
+
+def dashboard_program_capacity(now: datetime.datetime) -> list[Program]:
+    """Each program with `referred_this_month`: leads referred to it since the 1st."""
+    month_start = timezone.make_aware(
+        datetime.datetime.combine(timezone.localdate(now).replace(day=1), datetime.time.min)
+    )
+    return list(
+        Program.objects.select_related("hospital").annotate(
+            referred_this_month=Count(
+                "referrals",
+                distinct=True,
+                filter=Q(
+                    referrals__events__kind=EventKind.STAGE_CHANGE,
+                    referrals__events__to_stage=Stage.REFERRED,
+                    referrals__events__created_at__gte=month_start,
+                ),
+            )
+        )
+    )
+
+
+def dashboard_workload(now: datetime.datetime) -> list[User]:
+    """Each active coordinator with `open_leads` and `overdue_leads`."""
+    today = timezone.localdate(now)
+    return list(
+        coordinators().annotate(
+            open_leads=Count(
+                "assigned_referrals", filter=~Q(assigned_referrals__stage=Stage.CLOSED)
+            ),
+            overdue_leads=Count(
+                "assigned_referrals", filter=_overdue(today, now, "assigned_referrals__")
+            ),
+        )
+    )

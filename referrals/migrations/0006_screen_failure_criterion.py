@@ -4,6 +4,14 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def backfill_criterion(apps, schema_editor):
+    # Screen failures closed before the criterion existed said it in free text only.
+    Referral = apps.get_model("referrals", "Referral")
+    Referral.objects.filter(close_reason="screen_failed", screen_failure_criterion="").update(
+        screen_failure_criterion="other"
+    )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -23,6 +31,7 @@ class Migration(migrations.Migration):
             name='screen_failure_criterion',
             field=models.CharField(blank=True, choices=[('condition', 'Condition not covered'), ('age', 'Age out of range'), ('failed_lines', 'Not enough failed lines'), ('not_open', 'No program or trial open'), ('exclusion', 'Exclusion criterion'), ('other', 'Other')], max_length=16),
         ),
+        migrations.RunPython(backfill_criterion, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='referral',
             constraint=models.CheckConstraint(condition=models.Q(models.Q(('close_reason', 'screen_failed'), models.Q(('screen_failure_criterion', ''), _negated=True)), models.Q(models.Q(('close_reason', 'screen_failed'), _negated=True), ('screen_failure_criterion', '')), _connector='OR'), name='referral_screen_failure_has_criterion', violation_error_message='A screen failure names the criterion that failed.'),

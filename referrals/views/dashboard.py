@@ -1,0 +1,63 @@
+"""The admin index as the service's dashboard (Unfold's DASHBOARD_CALLBACK)."""
+
+import datetime
+import json
+
+from django.http import HttpRequest
+from django.utils import timezone
+
+from referrals import selectors
+from referrals.forms import DashboardPeriodForm
+
+
+def _day_start(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def _bar(labels: list[str], values: list[int], label: str) -> str:
+    return json.dumps(
+        {"labels": [str(name) for name in labels], "datasets": [{"label": label, "data": values}]}
+    )
+
+
+def dashboard_callback(request: HttpRequest, context: dict) -> dict:
+    if not request.user.has_perm("referrals.view_referral"):
+        return context
+    now = timezone.now()
+    form = DashboardPeriodForm(request.GET or None)
+    first_day, last_day = form.dates(timezone.localdate(now))
+    period = selectors.Period(
+        start=_day_start(first_day), end=_day_start(last_day + datetime.timedelta(days=1))
+    )
+    funnel = selectors.dashboard_funnel(period)
+    by_condition = selectors.dashboard_leads_by(period, "patient__primary_condition__name")
+    by_source = selectors.dashboard_leads_by(period, "source")
+    capacity = selectors.dashboard_program_capacity(now)
+    for program in capacity:
+        program.capacity_used = (
+            min(round(100 * program.referred_this_month / program.monthly_capacity), 100)
+            if program.monthly_capacity
+            else None
+        )
+    return {
+        **context,
+        "dashboard": True,
+        "period_form": form,
+        "period_start": first_day,
+        "period_end": last_day,
+        "kpis": selectors.dashboard_kpis(now),
+        "funnel": funnel,
+        "funnel_chart": _bar(
+            [step.stage.label for step in funnel], [step.reached for step in funnel], "Leads"
+        ),
+        "milestones": selectors.dashboard_milestone_times(period),
+        "screen_failures": selectors.dashboard_screen_failures(period),
+        "by_condition": by_condition,
+        "condition_chart": _bar(
+            [name for name, _ in by_condition], [n for _, n in by_condition], "Leads"
+        ),
+        "by_source": by_source,
+        "source_chart": _bar([name for name, _ in by_source], [n for _, n in by_source], "Leads"),
+        "capacity": capacity,
+        "workload": selectors.dashboard_workload(now),
+    }

@@ -1,0 +1,251 @@
+"""The dashboard's figures on constructed data with known answers, and its flat query count."""
+
+import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from referrals import selectors
+from referrals.models import (
+    CloseReason,
+    EventKind,
+    ReferralEvent,
+    ScreenFailureCriterion,
+    Source,
+    Stage,
+)
+from tests.factories import (
+    ConditionFactory,
+    PatientFactory,
+    ProgramFactory,
+    ReferralFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+DAY = datetime.timedelta(days=1)
+LAST_30_DAYS = selectors.Period(start=NOW - 30 * DAY, end=NOW + DAY)
+
+
+def _lead(*, days_ago: float, path: list[tuple[Stage, float]] = (), **fields):
+    """A lead received `days_ago`, that reached each (stage, days after receipt) in `path`."""
+    created = NOW - days_ago * DAY
+    final_stage = path[-1][0] if path else Stage.NEW
+    referral = ReferralFactory(created_at=created, stage=final_stage, **fields)
+    previous = Stage.NEW
+    for stage, after in path:
+        ReferralEvent.objects.create(
+            referral=referral,
+            kind=EventKind.STAGE_CHANGE,
+            from_stage=previous,
+            to_stage=stage,
+            created_at=created + after * DAY,
+        )
+        previous = stage
+    return referral
+
+
+def test_it_counts_the_headline_figures(coordinator):
+    yesterday = timezone.localdate(NOW) - DAY
+    _lead(days_ago=0, assigned_to=coordinator)  # new, open, this week, on time
+    _lead(days_ago=20, path=[(Stage.CONTACTED, 1)], next_action_due=yesterday)  # overdue
+    _lead(days_ago=20)  # new and never contacted in 20 days: overdue
+    _lead(
+        days_ago=40,
+        path=[(Stage.CONTACTED, 1), (Stage.CLOSED, 2)],
+        close_reason=CloseReason.NOT_REACHABLE,
+    )
+    _lead(
+        days_ago=120, path=[(Stage.REFERRED, 55), (Stage.ACCEPTED, 58), (Stage.TREATED, 59)]
+    )  # referred months ago, treated
+    _lead(days_ago=90, path=[(Stage.REFERRED, 90 - 0.01)])  # referred a quarter hour ago
+
+    kpis = selectors.dashboard_kpis(NOW)
+
+    assert kpis == {
+        "open_leads": 5,
+        "new_this_week": 1,
+        "overdue": 2,
+        "referred_this_month": 1,
+        "treated_to_date": 1,
+    }
+
+
+def test_it_builds_the_funnel_with_conversion_for_the_period():
+    _lead(days_ago=5)
+    _lead(days_ago=5, path=[(Stage.CONTACTED, 1)])
+    _lead(days_ago=5, path=[(Stage.CONTACTED, 1), (Stage.SCREENING, 2)])
+    _lead(
+        days_ago=5,
+        path=[(Stage.CONTACTED, 1), (Stage.RECORDS_REQUESTED, 2), (Stage.SCREENING, 3)],
+    )
+    _lead(days_ago=90, path=[(Stage.CONTACTED, 1)])  # received before the period
+
+    funnel = {step.stage: step for step in selectors.dashboard_funnel(LAST_30_DAYS)}
+
+    assert funnel[Stage.NEW].reached == 4
+    assert funnel[Stage.CONTACTED].reached == 3
+    assert funnel[Stage.CONTACTED].conversion == pytest.approx(3 / 4)
+    assert funnel[Stage.RECORDS_REQUESTED].reached == 1
+    assert funnel[Stage.SCREENING].reached == 2
+    assert funnel[Stage.ELIGIBLE].reached == 0
+    assert funnel[Stage.REFERRED].conversion is None  # nothing reached the step before
+
+
+def test_it_measures_median_and_90th_percentile_waits():
+    for days in (1, 2, 3, 4, 10):
+        _lead(days_ago=20, path=[(Stage.CONTACTED, days)])
+    _lead(days_ago=20)  # never contacted: not in the figures
+    _lead(days_ago=20, path=[(Stage.CONTACTED, 1), (Stage.SCREENING, 2), (Stage.ELIGIBLE, 6)])
+    _lead(
+        days_ago=20,
+        path=[(Stage.CONTACTED, 1), (Stage.SCREENING, 2), (Stage.CLOSED, 8)],
+        close_reason=CloseReason.SCREEN_FAILED,
+        screen_failure_criterion=ScreenFailureCriterion.AGE,
+    )
+
+    times = {row.milestone: row for row in selectors.dashboard_milestone_times(LAST_30_DAYS)}
+
+    contact = times["first contact"]
+    assert contact.leads == 7
+    assert contact.median == 2 * DAY  # waits 1,1,1,2,3,4,10: the 4th
+    assert contact.p90 == 10 * DAY  # nearest rank: the 7th of 7
+    decision = times["screening decision"]
+    assert (decision.leads, decision.median, decision.p90) == (2, 6 * DAY, 8 * DAY)
+    assert times["referral"].leads == 0
+    assert times["referral"].median is None
+
+
+def test_it_counts_screen_failures_by_criterion():
+    for criterion in [ScreenFailureCriterion.FAILED_LINES] * 3 + [ScreenFailureCriterion.AGE]:
+        ReferralFactory(
+            stage=Stage.CLOSED,
+            close_reason=CloseReason.SCREEN_FAILED,
+            screen_failure_criterion=criterion,
+            stage_changed_at=NOW - 2 * DAY,
+        )
+    ReferralFactory(stage=Stage.CLOSED, close_reason=CloseReason.DECLINED_BY_PATIENT)
+
+    assert selectors.dashboard_screen_failures(LAST_30_DAYS) == [
+        ("Not enough failed lines", 3),
+        ("Age out of range", 1),
+    ]
+
+
+def test_it_groups_leads_by_condition_and_source():
+    lupus = ConditionFactory(name="Systemic lupus erythematosus")
+    for _ in range(2):
+        ReferralFactory(patient=PatientFactory(primary_condition=lupus), source=Source.WEB_FORM)
+    ReferralFactory(patient=PatientFactory(primary_condition=None), source=Source.PHONE)
+
+    by_condition = selectors.dashboard_leads_by(LAST_30_DAYS, "patient__primary_condition__name")
+    by_source = selectors.dashboard_leads_by(LAST_30_DAYS, "source")
+
+    assert by_condition == [("Systemic lupus erythematosus", 2), ("Not recorded", 1)]
+    assert by_source == [("Web form", 2), ("Phone", 1)]
+
+
+def test_it_compares_program_capacity_with_referrals_this_month():
+    sheba = ProgramFactory(name="Sheba CD19", monthly_capacity=4)
+    for _ in range(3):
+        _lead(days_ago=0.5, path=[(Stage.REFERRED, 0.1)], target_program=sheba)
+    _lead(days_ago=200, path=[(Stage.REFERRED, 1)], target_program=sheba)  # an older month
+
+    [program] = selectors.dashboard_program_capacity(NOW)
+
+    assert (program.referred_this_month, program.monthly_capacity) == (3, 4)
+
+
+def test_it_shows_each_coordinators_workload(coordinator, coordinator2):
+    yesterday = timezone.localdate(NOW) - DAY
+    _lead(days_ago=1, path=[(Stage.CONTACTED, 0.5)], assigned_to=coordinator)
+    _lead(
+        days_ago=1,
+        path=[(Stage.CONTACTED, 0.5)],
+        assigned_to=coordinator,
+        next_action_due=yesterday,
+    )
+    ReferralFactory(assigned_to=coordinator2, stage=Stage.CLOSED, close_reason=CloseReason.OTHER)
+
+    workload = {user.username: user for user in selectors.dashboard_workload(NOW)}
+
+    assert (workload["coordinator"].open_leads, workload["coordinator"].overdue_leads) == (2, 1)
+    assert (workload["coordinator2"].open_leads, workload["coordinator2"].overdue_leads) == (0, 0)
+
+
+@pytest.mark.parametrize("leads", [5, 50])
+def test_it_keeps_the_dashboard_query_count_flat(
+    admin_client, coordinator, django_assert_num_queries, leads
+):
+    program = ProgramFactory()
+    for index in range(leads):
+        _lead(
+            days_ago=index % 20 + 1,
+            path=[
+                (Stage.CONTACTED, 0.5),
+                (Stage.SCREENING, 1),
+                (Stage.ELIGIBLE, 2),
+                (Stage.REFERRED, 3),
+                (Stage.ACCEPTED, 4),
+            ],
+            assigned_to=coordinator,
+            target_program=program,
+        )
+
+    # 1 session, 2 user, 3-4 user and group permissions, 5 KPIs over leads, 6 KPIs over
+    # stage changes, 7 leads received, 8 stages reached, 9 leads that reached each milestone,
+    # 10-17 the median and 90th-percentile wait for each of four milestones, 18 screen
+    # failures, 19 leads by condition, 20 leads by source, 21 program capacity, 22 workload.
+    with django_assert_num_queries(22):
+        response = admin_client.get(reverse("admin:index"))
+
+    assert response.status_code == 200
+    assert f'data-testid="kpi-open_leads">{leads}<' in response.text
+
+
+def test_it_filters_by_a_custom_period(admin_client):
+    _lead(days_ago=100)
+    _lead(days_ago=3)
+    today = timezone.localdate(NOW)
+
+    response = admin_client.get(
+        reverse("admin:index"),
+        {"period": "custom", "start": str(today - 120 * DAY), "end": str(today - 50 * DAY)},
+    )
+
+    [new] = [step for step in response.context["funnel"] if step.stage == Stage.NEW]
+    assert new.reached == 1
+
+
+def test_it_explains_an_impossible_period_and_shows_the_last_30_days(admin_client):
+    _lead(days_ago=3)
+    today = timezone.localdate(NOW)
+
+    response = admin_client.get(
+        reverse("admin:index"),
+        {"period": "custom", "start": str(today), "end": str(today - 10 * DAY)},
+    )
+
+    assert "The period starts after it ends." in response.text
+    assert response.context["period_start"] == today - 29 * DAY
+
+
+def test_it_shows_the_dashboard_to_coordinators_and_not_to_anonymous(client, coordinator):
+    assert client.get(reverse("admin:index")).status_code == 302
+    client.force_login(coordinator)
+
+    response = client.get(reverse("admin:index"))
+
+    assert response.status_code == 200
+    assert 'data-testid="dashboard"' in response.text
+
+
+def test_it_leaves_users_without_referral_access_the_plain_index(client):
+    client.force_login(UserFactory(username="nobody"))
+
+    response = client.get(reverse("admin:index"))
+
+    assert 'data-testid="dashboard"' not in response.text
