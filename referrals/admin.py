@@ -7,6 +7,8 @@ from unfold.decorators import display
 
 from referrals import services
 from referrals.models import (
+    AccessAction,
+    AccessLog,
     Patient,
     PriorTreatmentLine,
     Referral,
@@ -104,6 +106,18 @@ class PatientAdmin(SimpleHistoryAdmin, ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related(LINES_WITH_THERAPIES)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        patient = getattr(response, "context_data", {}).get("original")
+        if request.method == "GET" and patient is not None:
+            services.access_log_record(
+                user=request.user,
+                action=AccessAction.VIEW_PATIENT,
+                patient=patient,
+                ip_address=request.META.get("REMOTE_ADDR"),
+            )
+        return response
 
     @display(description="Name", ordering="last_name")
     def full_name(self, obj: Patient) -> str:
@@ -353,3 +367,23 @@ class TaskAdmin(ModelAdmin):
     autocomplete_fields = ["referral", "assignee"]
     readonly_fields = ["created_by", "created_at"]
     show_full_result_count = False
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ModelAdmin):
+    """Who opened or exported patient data. Admins read it; nobody can change it."""
+
+    list_display = ["at", "user", "action", "referral", "patient", "detail", "ip_address"]
+    list_filter = ["action", "user"]
+    list_select_related = ["user", "referral__patient", "patient"]
+    search_fields = ["patient__last_name", "detail"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from referrals import pipeline, selectors, tasks
 from referrals.models import (
+    AccessLog,
     CloseReason,
     EventKind,
     Patient,
@@ -497,3 +498,23 @@ def _patient_absorb(*, keep: Patient, duplicate: Patient) -> None:
     if keep.primary_condition_id is None:
         keep.primary_condition_id = duplicate.primary_condition_id
     keep.save()
+
+
+def access_log_record(
+    *,
+    user: AbstractBaseUser | None,
+    action: str,
+    referral: Referral | None = None,
+    patient: Patient | None = None,
+    detail: str = "",
+    ip_address: str | None = None,
+) -> AccessLog:
+    """Append one line to the read-access log (lead and patient views, exports, imports)."""
+    return AccessLog.objects.create(
+        user=user,
+        action=action,
+        referral=referral,
+        patient=patient or (referral.patient if referral else None),
+        detail=detail[:500],
+        ip_address=ip_address,
+    )

@@ -397,13 +397,13 @@ def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and
         referral.possible_duplicates.add(duplicate)
 
     # 1 session, 2 user, 3 user permissions, 4 group permissions,
-    # 5 the lead (access check), 6 the lead with patient, condition, coordinator and target
-    # joined, 7 the patient's other conditions, 8 possible duplicates (patients joined),
-    # 9 treatment lines, 10 their therapies, 11 tasks (assignee joined), 12 screenings
-    # (recorder joined), 13 programs (hospital joined), 14 their conditions, 15 trials,
-    # 16 their conditions, 17 the timeline (authors joined), 18 therapies for the line form,
-    # 19 coordinators for the assign form, 20 coordinators for the task form.
-    with django_assert_num_queries(20):
+    # 5 the lead (access check), 6 the access-log line, 7 the lead with patient, condition,
+    # coordinator and target joined, 8 the patient's other conditions, 9 possible duplicates
+    # (patients joined), 10 treatment lines, 11 their therapies, 12 tasks (assignee joined),
+    # 13 screenings (recorder joined), 14 programs (hospital joined), 15 their conditions,
+    # 16 trials, 17 their conditions, 18 the timeline (authors joined), 19 therapies for the
+    # line form, 20 coordinators for the assign form, 21 coordinators for the task form.
+    with django_assert_num_queries(21):
         response = coordinator_client.get(_url("lead", referral.pk))
 
     assert len(re.findall(r"<tr>", _testid(response, "lines", "table"))) == count + 1

@@ -26,14 +26,21 @@ from referrals.forms import (
     TransitionForm,
     TreatmentLineForm,
 )
-from referrals.models import PriorTreatmentLine, Referral, Task
+from referrals.models import AccessAction, PriorTreatmentLine, Referral, Task
 from referrals.views.common import _get_referral_for_staff, page_context, staff_page
 from trials.models import Program, Trial
 
 
 @staff_page("referrals.view_referral")
 def lead(request: HttpRequest, pk: int) -> HttpResponse:
-    return _render_lead(request, _get_referral_for_staff(request, pk))
+    referral = _get_referral_for_staff(request, pk)
+    services.access_log_record(
+        user=request.user,
+        action=AccessAction.VIEW_LEAD,
+        referral=referral,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
+    return _render_lead(request, referral)
 
 
 def _render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) -> HttpResponse:
