@@ -3,6 +3,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from referrals.models import Patient, PriorTreatmentLine, Referral, ReferralEvent, Stage
 
@@ -32,7 +33,8 @@ def test_it_seeds_a_few_hundred_leads_across_every_stage_with_demo_logins():
         ("coordinator", "carecrm-coordinator"),
         ("coordinator2", "carecrm-coordinator2"),
     ]:
-        assert authenticate(username=username, password=password) is not None
+        request = RequestFactory().post("/admin/login/")
+        assert authenticate(request, username=username, password=password) is not None
     referred = Referral.objects.filter(stage=Stage.REFERRED)
     assert all(r.target_program_id or r.target_trial_id for r in referred)
 

@@ -482,6 +482,7 @@ def test_it_counts_only_israeli_working_days_before_a_new_lead_is_overdue(
     monkeypatch.setattr(timezone, "now", lambda: at(sunday, 10))
     on_sunday = _queue_rows(coordinator_client.get(_url("queue")))
     monkeypatch.setattr(timezone, "now", lambda: at(sunday + datetime.timedelta(days=1), 10))
+    coordinator_client.force_login(coordinator)  # a day later the idle session has expired
     on_monday = _queue_rows(coordinator_client.get(_url("queue")))
 
     assert list(on_sunday) == ["Tuesday Lead", "Wednesday Lead", "Thursday Lead"]

@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.db.models import Count
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.decorators import display
+from unfold.decorators import action, display
 
+from trials.admin_import import ctgov_import_view
 from trials.models import (
     Condition,
     Hospital,
@@ -130,6 +131,7 @@ class TrialAdmin(SimpleHistoryAdmin, ModelAdmin):
     search_fields = ["nct_id", "short_name", "title", "sponsor", "product"]
     autocomplete_fields = ["conditions"]
     inlines = [TrialSiteInline]
+    actions_list = ["import_from_ctgov"]
     fieldsets = [
         (
             None,
@@ -161,6 +163,18 @@ class TrialAdmin(SimpleHistoryAdmin, ModelAdmin):
             },
         ),
     ]
+
+    @action(
+        description="Import from ClinicalTrials.gov",
+        url_path="import-ctgov",
+        icon="cloud_download",
+        # has_add_permission and has_change_permission: trials.add_trial and .change_trial.
+        # (Dotted names would make Unfold's system check query the permission table, which
+        # fails `migrate` on a fresh database.)
+        permissions=["add", "change"],
+    )
+    def import_from_ctgov(self, request):
+        return ctgov_import_view(self, request)
 
     @display(
         description="Status",

@@ -1,0 +1,37 @@
+from django import forms
+from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
+from unfold.widgets import UnfoldAdminFileFieldWidget
+
+from trials.ctgov import CtgovError, StudyRecord, parse_text
+
+CTGOV_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+
+
+class CtgovUploadForm(forms.Form):
+    """One ClinicalTrials.gov API v2 JSON file; valid only when every record in it is."""
+
+    file = forms.FileField(
+        label="ClinicalTrials.gov JSON file",
+        help_text=(
+            "API v2 JSON: one study, a list of studies, or a page from the list endpoint "
+            '({"studies": […]}). At most 5 MB. Nothing is written before you confirm.'
+        ),
+        widget=UnfoldAdminFileFieldWidget(attrs={"accept": ".json,application/json"}),
+    )
+
+    records: tuple[StudyRecord, ...] = ()
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > CTGOV_UPLOAD_MAX_BYTES:
+            raise ValidationError(
+                f"{upload.name}: {filesizeformat(upload.size)} is above the "
+                f"{filesizeformat(CTGOV_UPLOAD_MAX_BYTES)} limit; import larger files with "
+                "`manage.py import_trials`."
+            )
+        try:
+            self.records = parse_text(upload.read(), source=upload.name)
+        except CtgovError as error:
+            raise ValidationError(list(error.problems)) from error
+        return upload
