@@ -4,9 +4,10 @@ and (at the end of this module) the ClinicalTrials.gov import of trials and thei
 The files in `trials/reference/` own the fields they list: a reload writes those fields back over
 admin edits. Statuses are the exception: a trial's overall status and a program's status seed a
 new row only, because admins keep them current; so do a trial's title and eligibility text,
-which the ClinicalTrials.gov import owns from then on. Everything else is the admins': a reload never
-deletes a row, never unlinks a condition an admin added to a trial or program, and never touches
-fields the files leave out (a hospital's phone, a program's contacts, capacity or linked trial).
+which the ClinicalTrials.gov import owns from then on. Everything else is the admins': a reload
+never deletes a row, never unlinks a condition an admin added to a trial or program, and never
+touches fields the files leave out (a hospital's phone, a program's contacts, capacity or linked
+trial).
 """
 
 import json
