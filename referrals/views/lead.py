@@ -70,7 +70,9 @@ def _render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) 
             }
         ),
         "note_form": NoteForm(),
-        "task_form": TaskForm(initial={"assignee": referral.assigned_to_id or request.user.pk}),
+        "task_form": TaskForm(
+            auto_id="task_%s", initial={"assignee": referral.assigned_to_id or request.user.pk}
+        ),
         "line_form": TreatmentLineForm(
             instance=edit_line,
             patient=patient,
@@ -204,7 +206,7 @@ def lead_task(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return "Task added."
 
-    return _act(request, referral, TaskForm(request.POST), "task_form", add)
+    return _act(request, referral, TaskForm(request.POST, auto_id="task_%s"), "task_form", add)
 
 
 @require_POST
