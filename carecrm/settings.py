@@ -143,6 +143,8 @@ CACHES = {
 INTAKE_RATE_LIMIT = int(os.environ.get("INTAKE_RATE_LIMIT", "5"))
 INTAKE_RATE_WINDOW_SECONDS = int(os.environ.get("INTAKE_RATE_WINDOW_SECONDS", "600"))
 INTAKE_MAX_BODY_BYTES = 64 * 1024
+# Patients whose leads are all closed are anonymised this long after closing (apply_retention).
+RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", str(2 * 365)))
 # Behind a reverse proxy, the client's address is this many hops from the end of
 # X-Forwarded-For; 0 trusts only REMOTE_ADDR.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))

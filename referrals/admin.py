@@ -1,11 +1,20 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.db.models import Prefetch
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from import_export.admin import ImportMixin
+from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.decorators import display
+from unfold.contrib.import_export.forms import ImportForm
+from unfold.decorators import action, display
+from unfold.enums import ActionVariant
 
-from referrals import services
+from referrals import exports, selectors, services
 from referrals.models import (
     AccessAction,
     AccessLog,
@@ -17,6 +26,7 @@ from referrals.models import (
     Stage,
     Task,
 )
+from referrals.resources import ReferralImportResource
 from trials.models import Program, Therapy
 
 STAGE_COLOURS = {
@@ -41,6 +51,60 @@ LINES_WITH_THERAPIES = Prefetch(
         )
     ),
 )
+
+
+class ChangelistExportMixin:
+    """The "Export CSV" and "Export XLSX" buttons of a changelist: exactly the rows it lists.
+
+    The buttons carry the list's query string (filters, search, ordering); the export view
+    rebuilds the admin ChangeList from it, so the file holds the filtered rows, all pages of them.
+    Each export is an audited event (AccessLog: list, format, filters, row count).
+    """
+
+    actions_list = ["export_csv", "export_xlsx"]
+    EXPORT_URL_PATHS = ("export-csv", "export-xlsx")
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        query = request.GET.copy()
+        query.pop(PAGE_VAR, None)  # the export holds every page of the list
+        context = getattr(response, "context_data", None)
+        if query and context:
+            for item in context.get("actions_list", []):
+                if item.get("path", "").rstrip("/").endswith(self.EXPORT_URL_PATHS):
+                    item["path"] = f"{item['path']}?{query.urlencode()}"
+        return response
+
+    @action(description="Export CSV", url_path="export-csv", permissions=["view"], icon="download")
+    def export_csv(self, request):
+        return self._export(request, "csv")
+
+    @action(
+        description="Export XLSX", url_path="export-xlsx", permissions=["view"], icon="download"
+    )
+    def export_xlsx(self, request):
+        return self._export(request, "xlsx")
+
+    def _export(self, request, file_format: str):
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            opts = self.model._meta
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+            return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
+        spec = exports.SPECS[self.model]
+        rows = changelist.result_count  # the ChangeList's one COUNT query, before streaming
+        filters = request.GET.urlencode() or "none"
+        services.access_log_record(
+            user=request.user,
+            action=AccessAction.EXPORT,
+            detail=f"{spec.title} exported as {file_format.upper()}; filters: {filters}; "
+            f"{rows} rows",
+            ip_address=request.META.get("REMOTE_ADDR"),
+        )
+        if file_format == "xlsx":
+            return exports.xlsx_response(spec, changelist.queryset)
+        return exports.csv_response(spec, changelist.queryset)
 
 
 class PriorTreatmentLineInline(TabularInline):
@@ -106,6 +170,69 @@ class PatientAdmin(SimpleHistoryAdmin, ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related(LINES_WITH_THERAPIES)
+
+    actions_detail = ["export_data", "erase"]
+
+    def has_export_patient_data_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("referrals.export_patient_data")
+
+    def has_erase_patient_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("referrals.erase_patient")
+
+    @action(
+        description="Export all data (JSON)",
+        url_path="export-data",
+        icon="download",
+        permissions=["export_patient_data"],
+    )
+    def export_data(self, request, object_id):
+        patient = get_object_or_404(Patient, pk=object_id)
+        services.access_log_record(
+            user=request.user,
+            action=AccessAction.EXPORT,
+            patient=patient,
+            detail="Subject access export (JSON)",
+            ip_address=request.META.get("REMOTE_ADDR"),
+        )
+        response = JsonResponse(
+            selectors.patient_data_export(patient.pk), json_dumps_params={"ensure_ascii": False}
+        )
+        response["Content-Disposition"] = f'attachment; filename="patient-{patient.pk}.json"'
+        return response
+
+    @action(
+        description="Erase (anonymise)",
+        url_path="erase",
+        icon="person_remove",
+        variant=ActionVariant.DANGER,
+        permissions=["erase_patient"],
+    )
+    def erase(self, request, object_id):
+        patient = get_object_or_404(Patient, pk=object_id)
+        change_url = reverse("admin:referrals_patient_change", args=[patient.pk])
+        form = PatientEraseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.patient_erase(
+                    patient=patient, by=request.user, reason=form.cleaned_data["reason"]
+                )
+            except services.ReferralError as error:
+                messages.error(request, str(error))
+            else:
+                messages.success(request, f"Patient #{patient.pk} was anonymised.")
+            return redirect(change_url)
+        return render(
+            request,
+            "admin/referrals/patient/erase.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Erase {patient}",
+                "patient": patient,
+                "form": form,
+                "change_url": change_url,
+                "opts": self.model._meta,
+            },
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
@@ -181,6 +308,16 @@ class ReferralEventInline(TabularInline):
         return False
 
 
+class PatientEraseForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        help_text="The request or rule behind the erasure, e.g. “Patient's e-mail of 3 March”.",
+    )
+    confirm = forms.BooleanField(
+        label="I understand that names, contact details and free text are removed for good."
+    )
+
+
 class ReferralAdminForm(forms.ModelForm):
     """Carries the version the coordinator loaded so a concurrent save is detected."""
 
@@ -215,8 +352,13 @@ class ReferralAdminForm(forms.ModelForm):
 
 
 @admin.register(Referral)
-class ReferralAdmin(SimpleHistoryAdmin, ModelAdmin):
+class ReferralAdmin(ChangelistExportMixin, ImportMixin, SimpleHistoryAdmin, ModelAdmin):
     form = ReferralAdminForm
+    # Import: dry run with row-level errors, then confirm (see referrals/resources.py).
+    resource_classes = [ReferralImportResource]
+    import_form_class = ImportForm
+    import_formats = [CSV, XLSX]
+    import_error_display = ("message", "row")
     list_display = [
         "id",
         "patient",
@@ -296,6 +438,34 @@ class ReferralAdmin(SimpleHistoryAdmin, ModelAdmin):
         ),
     ]
 
+    def has_import_permission(self, request) -> bool:
+        return request.user.has_perms(["referrals.add_referral", "referrals.add_patient"])
+
+    def get_import_data_kwargs(self, **kwargs):
+        # All or nothing: a row that fails validation rolls the whole file back.
+        return {**super().get_import_data_kwargs(**kwargs), "rollback_on_validation_errors": True}
+
+    def process_result(self, result, request):
+        if result.has_errors() or result.has_validation_errors():
+            # Only if the data changed between the dry run and the confirmation.
+            messages.error(
+                request,
+                "Nothing was imported: the file no longer passes validation. "
+                "Upload it again to see the problems.",
+            )
+            return HttpResponseRedirect(reverse("admin:referrals_referral_import"))
+        return super().process_result(result, request)
+
+    def add_success_message(self, result, request) -> None:
+        super().add_success_message(result, request)
+        flagged = sum(1 for row in result if getattr(row.instance, "import_duplicate_of", ""))
+        if flagged:
+            messages.warning(
+                request,
+                f"{flagged} imported lead(s) look like leads already known; each is flagged as a "
+                "possible duplicate on its lead page.",
+            )
+
     @display(description="Stage", ordering="stage", label=STAGE_COLOURS)
     def stage_badge(self, obj: Referral) -> str:
         return obj.get_stage_display()
@@ -339,7 +509,7 @@ class ReferralEventAdmin(ModelAdmin):
 
 
 @admin.register(ScreeningRecord)
-class ScreeningRecordAdmin(ModelAdmin):
+class ScreeningRecordAdmin(ChangelistExportMixin, ModelAdmin):
     """The screening log: written by "Record check" on the lead page, never edited."""
 
     list_display = ["recorded_at", "referral", "candidate_name", "verdict", "recorded_by"]

@@ -94,6 +94,9 @@ class Patient(models.Model):
         ),
     )
     notes = models.TextField(blank=True)
+    erased_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the patient's identifying data was erased.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -105,6 +108,10 @@ class Patient(models.Model):
             models.Index(fields=["last_name", "first_name"]),
             models.Index(fields=["phone"]),
             models.Index(fields=["email"]),
+        ]
+        permissions = [
+            ("export_patient_data", "Can export all data about a patient"),
+            ("erase_patient", "Can erase (anonymise) a patient"),
         ]
 
     def __str__(self) -> str:

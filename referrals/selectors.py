@@ -573,3 +573,137 @@ def dashboard_workload(now: datetime.datetime) -> list[User]:
             ),
         )
     )
+
+
+# --- privacy -----------------------------------------------------------------------------
+
+
+def _plain(instance, fields: list[str]) -> dict:
+    values = {}
+    for name in fields:
+        value = getattr(instance, name)
+        values[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    return values
+
+
+def patient_data_export(patient_id: int) -> dict:
+    """Everything CareCRM holds about one patient, as plain JSON-ready data (GDPR art. 15)."""
+    patient = (
+        Patient.objects.select_related("primary_condition")
+        .prefetch_related(
+            "other_conditions",
+            Prefetch(
+                "treatment_lines", queryset=PriorTreatmentLine.objects.prefetch_related("therapies")
+            ),
+            Prefetch(
+                "referrals",
+                queryset=Referral.objects.select_related(
+                    "assigned_to", "target_program__hospital", "target_trial"
+                ).prefetch_related(
+                    Prefetch("events", queryset=ReferralEvent.objects.select_related("author")),
+                    "screenings",
+                    "tasks",
+                ),
+            ),
+        )
+        .get(pk=patient_id)
+    )
+    return {
+        "patient": {
+            **_plain(
+                patient,
+                [
+                    "id",
+                    "first_name",
+                    "last_name",
+                    "date_of_birth",
+                    "stated_age",
+                    "sex",
+                    "phone",
+                    "email",
+                    "city",
+                    "preferred_language",
+                    "condition_other",
+                    "diagnosis_year",
+                    "sledai_2k",
+                    "mrss",
+                    "mg_adl",
+                    "exclusions",
+                    "notes",
+                    "created_at",
+                    "erased_at",
+                ],
+            ),
+            "das28": str(patient.das28) if patient.das28 is not None else None,
+            "primary_condition": str(patient.primary_condition or "") or None,
+            "other_conditions": [str(c) for c in patient.other_conditions.all()],
+        },
+        "treatment_lines": [
+            {
+                **_plain(
+                    line,
+                    [
+                        "line_number",
+                        "start_date",
+                        "end_date",
+                        "best_response",
+                        "reason_stopped",
+                        "notes",
+                    ],
+                ),
+                "therapies": [t.name for t in line.therapies.all()],
+            }
+            for line in patient.treatment_lines.all()
+        ],
+        "referrals": [
+            {
+                **_plain(
+                    referral,
+                    [
+                        "id",
+                        "source",
+                        "stage",
+                        "close_reason",
+                        "close_detail",
+                        "screen_failure_criterion",
+                        "referring_physician_name",
+                        "referring_physician_contact",
+                        "submitter_role",
+                        "submitter_name",
+                        "contact_channel",
+                        "intake_message",
+                        "consent_version",
+                        "consent_text",
+                        "consented_at",
+                        "scheduled_for",
+                        "created_at",
+                    ],
+                ),
+                "coordinator": str(referral.assigned_to or "") or None,
+                "target": str(referral.target_program or referral.target_trial or "") or None,
+                "timeline": [
+                    {
+                        **_plain(e, ["created_at", "kind", "from_stage", "to_stage", "body"]),
+                        "author": str(e.author or ""),
+                    }
+                    for e in referral.events.all()
+                ],
+                "screenings": [
+                    _plain(s, ["recorded_at", "candidate_name", "verdict", "criteria"])
+                    for s in referral.screenings.all()
+                ],
+                "tasks": [_plain(t, ["title", "due_on", "done_at"]) for t in referral.tasks.all()],
+            }
+            for referral in patient.referrals.all()
+        ],
+    }
+
+
+def closed_leads_past_retention(cutoff: datetime.datetime) -> QuerySet[Patient]:
+    """Patients not yet erased whose every lead is closed and was closed before `cutoff`."""
+    return (
+        Patient.objects.filter(erased_at__isnull=True, referrals__isnull=False)
+        .exclude(referrals__stage__in=OPEN_STAGES)
+        .exclude(referrals__stage_changed_at__gte=cutoff)
+        .distinct()
+    )

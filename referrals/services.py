@@ -72,13 +72,16 @@ def _event(referral: Referral, kind: EventKind, by, body: str = "", **fields) ->
 
 
 @transaction.atomic
-def referral_create(*, referral: Referral, by: AbstractBaseUser | None) -> Referral:
-    """Save a new lead with its first timeline events."""
+def referral_create(
+    *, referral: Referral, by: AbstractBaseUser | None, detail: str = ""
+) -> Referral:
+    """Save a new lead with its first timeline events (`detail` is added to the first one)."""
     now = timezone.now()
     referral.created_at = referral.stage_changed_at = now
     referral.version = 1
     referral.save()
-    _event(referral, EventKind.CREATED, by, f"Lead received ({referral.get_source_display()}).")
+    body = f"Lead received ({referral.get_source_display()})."
+    _event(referral, EventKind.CREATED, by, f"{body} {detail}".strip())
     if referral.assigned_to_id:
         _event(
             referral, EventKind.ASSIGNMENT, by, f"Assigned to {_display_name(referral.assigned_to)}"
@@ -486,6 +489,37 @@ def referral_merge(*, keep: Referral, duplicate: Referral, by: AbstractBaseUser 
     return keep
 
 
+@transaction.atomic
+def referral_import(
+    *, patient: Patient, referral: Referral, by: AbstractBaseUser | None, origin: str
+) -> list[Referral]:
+    """Create one imported lead and its (validated, unsaved) patient; return its likely duplicates.
+
+    Nothing is merged or skipped: like a public-form lead, the new lead is flagged with the leads
+    whose patient has the same phone, e-mail, or name and date of birth, and goes to the active
+    coordinator with the fewest open leads, first contact due in two working days.
+    """
+    duplicates = selectors.possible_duplicates(
+        phone=patient.phone,
+        email=patient.email,
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        date_of_birth=patient.date_of_birth,
+    )
+    patient.save()
+    referral.patient = patient
+    referral.stage = Stage.NEW
+    referral.assigned_to = selectors.coordinator_with_fewest_open_leads()
+    referral.next_action = "First call to the patient"
+    referral.next_action_due = pipeline.contact_due_date(timezone.localdate())
+    detail = origin
+    if duplicates:
+        detail += " Possible duplicate of " + ", ".join(f"#{d.pk}" for d in duplicates) + "."
+    referral_create(referral=referral, by=by, detail=detail)
+    referral.possible_duplicates.set(duplicates)
+    return duplicates
+
+
 def _patient_absorb(*, keep: Patient, duplicate: Patient) -> None:
     next_number = max((line.line_number for line in keep.treatment_lines.all()), default=0)
     for line in duplicate.treatment_lines.order_by("line_number"):
@@ -518,3 +552,49 @@ def access_log_record(
         detail=detail[:500],
         ip_address=ip_address,
     )
+
+
+ERASED = "[erased]"
+
+
+@transaction.atomic
+def patient_erase(*, patient: Patient, by: AbstractBaseUser | None, reason: str) -> Patient:
+    """Anonymise a patient on request or at the end of retention; nothing is deleted.
+
+    Kept, for aggregate statistics and the pseudonymous screening log: the diagnosis, sex, the
+    diagnosis year, treatment lines (therapies, dates, outcomes), stages, dates, sources and
+    screening verdicts. Removed: names, contact details, date of birth, free text that may
+    identify the person, and the history rows that still hold the old values.
+    """
+    if not reason.strip():
+        raise ReferralError("Say why the patient is erased (the request or the retention rule).")
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if patient.erased_at:
+        raise ReferralError("This patient was already erased.")
+    patient.first_name, patient.last_name = "Erased", f"patient #{patient.pk}"
+    patient.date_of_birth = patient.stated_age_on = None
+    patient.stated_age = None
+    patient.phone = patient.email = patient.city = ""
+    patient.notes = patient.exclusions = patient.condition_other = ""
+    patient.erased_at = timezone.now()
+    patient.save()
+    patient.treatment_lines.update(notes="")
+    referrals = Referral.objects.filter(patient=patient)
+    referrals.update(
+        referring_physician_name="",
+        referring_physician_contact="",
+        submitter_name="",
+        intake_message="",
+        close_detail="",
+        next_action="",
+        consent_text="",
+    )
+    ReferralEvent.objects.filter(referral__patient=patient, kind__in=NOTE_KINDS).update(body=ERASED)
+    Task.objects.filter(referral__patient=patient).update(title=ERASED)
+    # The audit history would otherwise keep every erased value.
+    Patient.history.filter(id=patient.pk).delete()
+    Referral.history.filter(patient_id=patient.pk).delete()
+    PriorTreatmentLine.history.filter(patient_id=patient.pk).delete()
+    for referral in referrals:
+        _event(referral, EventKind.NOTE, by, f"Patient data erased: {reason.strip()}")
+    return patient

@@ -4,6 +4,7 @@ Whatever is posted, the answer is a page, never a 500, and nothing is written un
 submission is valid.
 """
 
+import hashlib
 from collections.abc import Callable
 from functools import wraps
 
@@ -60,7 +61,9 @@ def _client_ip(request: HttpRequest) -> str:
 
 
 def _over_rate_limit(request: HttpRequest) -> bool:
-    key = f"intake-rate:{_client_ip(request)}"
+    # Hashed: a forwarded address is client text (spaces, control characters, any length),
+    # which is no valid cache key.
+    key = "intake-rate:" + hashlib.sha256(_client_ip(request).encode()).hexdigest()
     cache.add(key, 0, timeout=settings.INTAKE_RATE_WINDOW_SECONDS)
     try:
         attempts = cache.incr(key)
@@ -83,7 +86,11 @@ def check_eligibility(request: HttpRequest) -> HttpResponse:
         return _render_form(request, IntakeForm(), TreatmentsTriedFormSet(prefix="treatments"))
 
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdecimal() or int(declared) > settings.INTAKE_MAX_BODY_BYTES:
+    try:
+        too_large = not declared.isdecimal() or int(declared) > settings.INTAKE_MAX_BODY_BYTES
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        too_large = True
+    if too_large:
         return _refuse(
             request,
             413,
@@ -105,7 +112,7 @@ def check_eligibility(request: HttpRequest) -> HttpResponse:
     if form.is_bot:
         # Answer a bot as if it succeeded, so it learns nothing; write nothing.
         return redirect("intake:thanks")
-    if not (form.is_valid() and treatments.is_valid()):
+    if not form.is_valid():
         return _render_form(request, form, treatments, status=400)
     data = form.cleaned_data
     services.intake_submit(
