@@ -5,12 +5,13 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install db run worker test test-fast lint format check serve clean
+.PHONY: help install db run worker test lint format serve clean
 
 help:
 	@echo "make run    - install, migrate, load reference + demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - install everything and run the whole test suite"
 	@echo "make lint   - ruff check + format check + migrations check"
+	@echo "make serve  - production settings under gunicorn + whitenoise on http://$(HOST):$(PORT)"
 
 $(STAMP): pyproject.toml requirements.lock
 	@python_bin=$$(bin/find-python) && \
@@ -32,6 +33,19 @@ run: db
 	@$(PY) manage.py db_worker & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Production settings under gunicorn + whitenoise on loopback, for trying and measuring the
+# production stack locally. Real deployments set SECRET_KEY, ALLOWED_HOSTS and keep TLS on.
+SERVE_ENV := DJANGO_ENV=production \
+	SECRET_KEY=$${SECRET_KEY:-local-serve-only-$$(whoami)-not-for-deployment-0123456789abcdef} \
+	ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} \
+	SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT:-0} SECURE_COOKIES=$${SECURE_COOKIES:-0} \
+	OTP_REQUIRED=$${OTP_REQUIRED:-1}
+WORKERS ?= 2
+
+serve: db
+	$(SERVE_ENV) $(PY) manage.py collectstatic --noinput -v0
+	$(SERVE_ENV) $(VENV)/bin/gunicorn carecrm.wsgi -w $(WORKERS) -b $(HOST):$(PORT) --access-logfile -
 
 worker: install
 	$(PY) manage.py db_worker

@@ -1,5 +1,7 @@
 """Sign-in hardening: lockout, two-factor, session lifetimes, password hashing, CSP."""
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -152,3 +154,35 @@ def test_it_marks_our_scripts_with_the_policy_nonce(coordinator_client):
 
     nonce = response["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
     assert f'src="/static/carecrm/board.js" defer nonce="{nonce}"' in response.text
+
+
+def test_it_passes_the_deployment_checklist_in_production():
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": "x" * 30 + "a-long-random-production-secret-key-value",
+        "ALLOWED_HOSTS": "carecrm.example.org",
+    }
+    completed = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "no issues" in completed.stdout
+
+
+def test_it_refuses_to_start_in_production_without_a_secret_key():
+    completed = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_ENV": "production", "ALLOWED_HOSTS": "x.org"},
+        check=False,
+    )
+
+    assert completed.returncode != 0
+    assert "SECRET_KEY must be set" in completed.stderr
