@@ -115,6 +115,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if os.environ.get("TEST_DATABASE_NAME"):
+    # Lets two test runs share one PostgreSQL server without sharing a test database.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
