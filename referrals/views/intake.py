@@ -112,7 +112,7 @@ def check_eligibility(request: HttpRequest) -> HttpResponse:
     if form.is_bot:
         # Answer a bot as if it succeeded, so it learns nothing; write nothing.
         return redirect("intake:thanks")
-    if not form.is_valid():
+    if not (form.is_valid() and treatments.is_valid()):
         return _render_form(request, form, treatments, status=400)
     data = form.cleaned_data
     services.intake_submit(
