@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "trials",
     "referrals",
+    "carecrm",
 ]
 
 MIDDLEWARE = [
@@ -152,6 +153,16 @@ RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", str(2 * 365)))
 # X-Forwarded-For; 0 trusts only REMOTE_ADDR.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# Lead documents (consent forms, medical records) live under PRIVATE_STORAGE_ROOT: outside
+# STATIC_ROOT and MEDIA_ROOT, with no URL; only the permission-checked lead_document view reads
+# them. Only PDF, PNG and JPEG files (sniffed from their first bytes) up to DOCUMENT_MAX_BYTES are
+# accepted; a larger request body is refused before it is parsed, and an accepted upload stays in
+# memory, so no medical file passes through the shared temporary directory.
+PRIVATE_STORAGE_ROOT = Path(os.environ.get("PRIVATE_STORAGE_ROOT", BASE_DIR / "private"))
+DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
+DOCUMENT_CONTENT_TYPES = ["application/pdf", "image/png", "image/jpeg"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 64 * 1024
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -268,6 +279,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Axes logs every sign-in at INFO; lockouts are WARNING and still show.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 UNFOLD = {

@@ -18,6 +18,7 @@ from referrals import exports, selectors, services
 from referrals.models import (
     AccessAction,
     AccessLog,
+    LeadDocument,
     Patient,
     PriorTreatmentLine,
     Referral,
@@ -122,8 +123,15 @@ class PriorTreatmentLineInline(TabularInline):
     ordering = ["line_number"]
 
 
+class NeverDeleteMixin:
+    """Clinical history is erased through the privacy service, never deleted in the admin."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin, ModelAdmin):
+class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     list_display = [
         "full_name",
         "age",
@@ -256,7 +264,7 @@ class PatientAdmin(SimpleHistoryAdmin, ModelAdmin):
 
 
 @admin.register(PriorTreatmentLine)
-class PriorTreatmentLineAdmin(SimpleHistoryAdmin, ModelAdmin):
+class PriorTreatmentLineAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     list_display = [
         "patient",
         "line_number",
@@ -352,7 +360,9 @@ class ReferralAdminForm(forms.ModelForm):
 
 
 @admin.register(Referral)
-class ReferralAdmin(ChangelistExportMixin, ImportMixin, SimpleHistoryAdmin, ModelAdmin):
+class ReferralAdmin(
+    NeverDeleteMixin, ChangelistExportMixin, ImportMixin, SimpleHistoryAdmin, ModelAdmin
+):
     form = ReferralAdminForm
     # Import: dry run with row-level errors, then confirm (see referrals/resources.py).
     resource_classes = [ReferralImportResource]
@@ -537,6 +547,47 @@ class TaskAdmin(ModelAdmin):
     autocomplete_fields = ["referral", "assignee"]
     readonly_fields = ["created_by", "created_at"]
     show_full_result_count = False
+
+
+@admin.register(LeadDocument)
+class LeadDocumentAdmin(ModelAdmin):
+    """Documents received for leads, read-only. The file itself is offered on the lead page only
+    (through the permission-checked, logged download); it has no URL, so it is never shown here.
+    """
+
+    list_display = [
+        "uploaded_at",
+        "referral",
+        "kind",
+        "original_filename",
+        "size",
+        "content_type",
+        "uploaded_by",
+    ]
+    list_filter = ["kind", "content_type"]
+    list_select_related = ["referral__patient", "uploaded_by"]
+    search_fields = ["original_filename", "referral__patient__last_name"]
+    fields = [
+        "referral",
+        "kind",
+        "original_filename",
+        "content_type",
+        "size",
+        "sha256",
+        "uploaded_by",
+        "uploaded_at",
+    ]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(AccessLog)

@@ -25,8 +25,8 @@ from referrals.consent import CONSENT_TEXT
 from referrals.models import (
     CloseReason,
     ContactChannel,
+    DocumentKind,
     EventKind,
-    Language,
     PriorTreatmentLine,
     ReasonStopped,
     Referral,
@@ -123,6 +123,21 @@ class TaskForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = selectors.coordinators()
+
+
+class DocumentForm(forms.Form):
+    """A document for the lead; `services.document_upload` checks its size, type and name."""
+
+    # No default: a medical record filed as a consent form would be worse than a second click.
+    kind = forms.ChoiceField(
+        label="Kind",
+        choices=[("", "Choose…"), *DocumentKind.choices],
+        widget=UnfoldAdminSelectWidget,
+    )
+    file = forms.FileField(
+        label="File (PDF, PNG or JPEG)",
+        widget=forms.FileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg", "class": "crm-file"}),
+    )
 
 
 class CandidateForm(VersionedForm):
@@ -229,16 +244,15 @@ PHONE_REGION = "IL"
 
 
 def _localized_choices(objects, key: str) -> list[tuple[str, str]]:
+    """Names in the page's language, with the English name where it adds something, sorted
+    as a reader of that language expects."""
     language = get_language() or "en"
-    return [
-        (
-            str(getattr(obj, key)),
-            obj.localized_name(language)
-            if obj.localized_name(language) == obj.name
-            else f"{obj.localized_name(language)} ({obj.name})",
-        )
-        for obj in objects
-    ]
+    choices = []
+    for obj in objects:
+        local = obj.localized_name(language)
+        label = local if obj.name in local else f"{local} ({obj.name})"
+        choices.append((str(getattr(obj, key)), label))
+    return sorted(choices, key=lambda choice: choice[1].casefold())
 
 
 class IntakeForm(forms.Form):
@@ -301,8 +315,11 @@ class IntakeForm(forms.Form):
         required=False,
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}),
     )
+    # Each language in its own name, so a reader finds theirs whatever the page's language.
     preferred_language = forms.ChoiceField(
-        label=_("Preferred language"), choices=Language.choices, widget=UnfoldAdminSelectWidget
+        label=_("Preferred language"),
+        choices=[("en", "English"), ("he", "עברית"), ("ru", "Русский"), ("ar", "العربية")],
+        widget=UnfoldAdminSelectWidget,
     )
     contact_channel = forms.ChoiceField(
         label=_("How should we contact you?"),

@@ -30,6 +30,7 @@ from referrals.models import (
     OPEN_STAGES,
     CloseReason,
     EventKind,
+    LeadDocument,
     Patient,
     PriorTreatmentLine,
     Referral,
@@ -270,7 +271,7 @@ def board_filter_choices() -> dict[str, list]:
 
 
 def referral_for_lead_page(referral_id: int) -> Referral:
-    """The lead with its patient, lines, target, tasks, screenings and timeline.
+    """The lead with its patient, lines, target, tasks, screenings and documents.
 
     Raises Referral.DoesNotExist.
     """
@@ -300,6 +301,7 @@ def referral_for_lead_page(referral_id: int) -> Referral:
                 "screenings",
                 queryset=ScreeningRecord.objects.select_related("recorded_by"),
             ),
+            Prefetch("documents", queryset=LeadDocument.objects.select_related("uploaded_by")),
         )
         .get(pk=referral_id)
     )
@@ -603,6 +605,7 @@ def patient_data_export(patient_id: int) -> dict:
                     Prefetch("events", queryset=ReferralEvent.objects.select_related("author")),
                     "screenings",
                     "tasks",
+                    "documents",
                 ),
             ),
         )
@@ -693,6 +696,11 @@ def patient_data_export(patient_id: int) -> dict:
                     for s in referral.screenings.all()
                 ],
                 "tasks": [_plain(t, ["title", "due_on", "done_at"]) for t in referral.tasks.all()],
+                # What was received and when; the files themselves are downloaded from the lead.
+                "documents": [
+                    _plain(d, ["uploaded_at", "kind", "original_filename", "content_type", "size"])
+                    for d in referral.documents.all()
+                ],
             }
             for referral in patient.referrals.all()
         ],

@@ -5,18 +5,23 @@ into a message and nothing is written.
 """
 
 import datetime
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from referrals import pipeline, selectors, tasks
+from referrals import documents, pipeline, selectors, tasks
 from referrals.models import (
     AccessLog,
     CloseReason,
+    DocumentKind,
     EventKind,
+    LeadDocument,
     Patient,
     PriorTreatmentLine,
     Referral,
@@ -260,6 +265,79 @@ def referral_add_note(
     return _event(referral, EventKind(kind), by, body.strip())
 
 
+def _accepted_types() -> str:
+    names = [documents.TYPE_NAMES[t].split()[0] for t in settings.DOCUMENT_CONTENT_TYPES]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+@transaction.atomic
+def document_upload(
+    *,
+    referral: Referral,
+    uploaded_file: UploadedFile,
+    kind: str,
+    by: AbstractBaseUser | None,
+) -> LeadDocument:
+    """Keep a consent form or medical record received for the lead, with its timeline event.
+
+    The size is checked before the file is read; the type is sniffed from the first bytes (the
+    browser's content type is ignored) and must agree with the file's extension, so an ".exe" or
+    an HTML page renamed ".pdf" is refused. The file goes to the private storage under a random
+    name; if anything fails after that, the file is removed again.
+    """
+    if kind not in DocumentKind.values:
+        raise ReferralError("Choose what kind of document this is.")
+    filename = documents.display_filename(uploaded_file.name or "")
+    limit = settings.DOCUMENT_MAX_BYTES
+    if uploaded_file.size > limit:
+        raise ReferralError(
+            f"{filename} is {documents.describe_size(uploaded_file.size)}; "
+            f"documents can be at most {documents.describe_size(limit)}."
+        )
+    if not uploaded_file.size:
+        raise ReferralError(f"{filename} is empty.")
+    uploaded_file.seek(0)
+    content_type = documents.sniff_document(uploaded_file.read(documents.SNIFF_BYTES))
+    if content_type not in settings.DOCUMENT_CONTENT_TYPES:
+        raise ReferralError(
+            f"{filename} is not a {_accepted_types()} file (its content was checked, not its "
+            "name). Scan or save the document as PDF, PNG or JPEG and upload it again."
+        )
+    if not documents.name_matches_type(filename, content_type):
+        expected = " or ".join(documents.EXTENSIONS[content_type])
+        raise ReferralError(
+            f"{filename} holds a {documents.TYPE_NAMES[content_type]}, but its name does not end "
+            f"in {expected}. Rename it and upload it again."
+        )
+    digest = hashlib.sha256()
+    uploaded_file.seek(0)
+    for chunk in uploaded_file.chunks():
+        digest.update(chunk)
+    uploaded_file.seek(0)
+    document = LeadDocument(
+        referral=referral,
+        kind=kind,
+        original_filename=filename,
+        content_type=content_type,
+        size=uploaded_file.size,
+        sha256=digest.hexdigest(),
+        uploaded_by=by,
+    )
+    document.file.save("upload", uploaded_file, save=False)  # the name comes from upload_to
+    try:
+        document.save()
+        _event(
+            referral,
+            EventKind.DOCUMENT_RECEIVED,
+            by,
+            f"{document.get_kind_display()}: {filename} ({documents.describe_size(document.size)})",
+        )
+    except BaseException:
+        document.file.storage.delete(document.file.name)
+        raise
+    return document
+
+
 @transaction.atomic
 def screening_record(
     *, referral: Referral, kind: str, candidate_id: int, by: AbstractBaseUser | None
@@ -448,9 +526,10 @@ def intake_submit(*, submission: IntakeSubmission) -> Referral:
 def referral_merge(*, keep: Referral, duplicate: Referral, by: AbstractBaseUser | None) -> Referral:
     """Fold a duplicate lead into `keep`; nothing is deleted.
 
-    The duplicate's treatment lines, open tasks and notes move to `keep` (lines renumbered after
-    its own), blank contact details are filled from the duplicate, and the duplicate is closed as
-    a duplicate pointing at `keep`, with its own stage history left in place.
+    The duplicate's treatment lines, open tasks, notes and documents move to `keep` (lines
+    renumbered after its own), blank contact details are filled from the duplicate, and the
+    duplicate is closed as a duplicate pointing at `keep`, with its own stage history left in
+    place.
     """
     keep = Referral.objects.select_for_update().select_related("patient").get(pk=keep.pk)
     duplicate = Referral.objects.select_for_update().select_related("patient").get(pk=duplicate.pk)
@@ -464,6 +543,7 @@ def referral_merge(*, keep: Referral, duplicate: Referral, by: AbstractBaseUser 
     if duplicate.patient_id != keep.patient_id:
         _patient_absorb(keep=keep.patient, duplicate=duplicate.patient)
     duplicate.tasks.filter(done_at__isnull=True).update(referral=keep)
+    duplicate.documents.update(referral=keep)
     duplicate.events.filter(kind__in=NOTE_KINDS).update(referral=keep)
     keep.possible_duplicates.remove(duplicate)
     keep.version += 1
@@ -563,8 +643,10 @@ def patient_erase(*, patient: Patient, by: AbstractBaseUser | None, reason: str)
 
     Kept, for aggregate statistics and the pseudonymous screening log: the diagnosis, sex, the
     diagnosis year, treatment lines (therapies, dates, outcomes), stages, dates, sources and
-    screening verdicts. Removed: names, contact details, date of birth, free text that may
-    identify the person, and the history rows that still hold the old values.
+    screening verdicts, and each document's kind, type, size and date. Removed: names, contact
+    details, date of birth, free text that may identify the person, the documents' files and
+    file names (the files are deleted once the erasure commits), and the history rows that still
+    hold the old values.
     """
     if not reason.strip():
         raise ReferralError("Say why the patient is erased (the request or the retention rule).")
@@ -591,6 +673,16 @@ def patient_erase(*, patient: Patient, by: AbstractBaseUser | None, reason: str)
     )
     ReferralEvent.objects.filter(referral__patient=patient, kind__in=NOTE_KINDS).update(body=ERASED)
     Task.objects.filter(referral__patient=patient).update(title=ERASED)
+    patient_documents = LeadDocument.objects.filter(referral__patient=patient)
+    stored = [name for name in patient_documents.values_list("file", flat=True) if name]
+    patient_documents.update(original_filename=ERASED, file="", sha256="")
+    storage = LeadDocument._meta.get_field("file").storage
+
+    def delete_files() -> None:
+        for name in stored:
+            storage.delete(name)
+
+    transaction.on_commit(delete_files)
     # The audit history would otherwise keep every erased value.
     Patient.history.filter(id=patient.pk).delete()
     Referral.history.filter(patient_id=patient.pk).delete()

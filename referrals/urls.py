@@ -19,4 +19,6 @@ urlpatterns = [
     path("leads/<int:pk>/target/", lead.lead_target, name="lead_target"),
     path("leads/<int:pk>/lines/", lead.lead_line, name="lead_line"),
     path("leads/<int:pk>/merge/", lead.lead_merge, name="lead_merge"),
+    path("leads/<int:pk>/documents/", lead.lead_document_upload, name="lead_document_upload"),
+    path("leads/<int:pk>/documents/<int:document_pk>/", lead.lead_document, name="lead_document"),
 ]

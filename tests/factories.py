@@ -181,3 +181,19 @@ class ScreeningRecordFactory(DjangoModelFactory):
     criteria = factory.LazyFunction(
         lambda: [{"name": "Condition", "result": "pass", "detail": "Diagnosis matches."}]
     )
+
+
+class LeadDocumentFactory(DjangoModelFactory):
+    """A document row; its file name points nowhere unless a test writes the file."""
+
+    class Meta:
+        model = "referrals.LeadDocument"
+
+    referral = factory.SubFactory(ReferralFactory)
+    kind = "medical_record"
+    original_filename = factory.Sequence(lambda n: f"discharge-letter-{n}.pdf")
+    file = factory.Sequence(lambda n: f"documents/00/{n:032x}.pdf")
+    content_type = "application/pdf"
+    size = 2048
+    sha256 = "0" * 64
+    uploaded_by = factory.SubFactory(UserFactory, role="Coordinator")

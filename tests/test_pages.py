@@ -30,6 +30,7 @@ from referrals.selectors import BOARD_COLUMN_LIMIT, QUEUE_PAGE_SIZE
 from tests.factories import (
     ConditionFactory,
     HospitalFactory,
+    LeadDocumentFactory,
     PatientFactory,
     PriorTreatmentLineFactory,
     ProgramFactory,
@@ -395,21 +396,24 @@ def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and
         ScreeningRecordFactory(referral=referral, program=program, recorded_by=coordinator)
         duplicate = ReferralFactory(patient=PatientFactory(), assigned_to=coordinator)
         referral.possible_duplicates.add(duplicate)
+        LeadDocumentFactory(referral=referral, uploaded_by=coordinator)
 
     # 1 session, 2 user, 3 user permissions, 4 group permissions,
     # 5 the lead (access check), 6 the access-log line, 7 the lead with patient, condition,
     # coordinator and target joined, 8 the patient's other conditions, 9 possible duplicates
     # (patients joined), 10 treatment lines, 11 their therapies, 12 tasks (assignee joined),
-    # 13 screenings (recorder joined), 14 programs (hospital joined), 15 their conditions,
-    # 16 trials, 17 their conditions, 18 the timeline (authors joined), 19 therapies for the
-    # line form, 20 coordinators for the assign form, 21 coordinators for the task form.
-    with django_assert_num_queries(21):
+    # 13 screenings (recorder joined), 14 documents (uploader joined), 15 programs (hospital
+    # joined), 16 their conditions, 17 trials, 18 their conditions, 19 the timeline (authors
+    # joined), 20 therapies for the line form, 21 coordinators for the assign form,
+    # 22 coordinators for the task form.
+    with django_assert_num_queries(22):
         response = coordinator_client.get(_url("lead", referral.pk))
 
     assert len(re.findall(r"<tr>", _testid(response, "lines", "table"))) == count + 1
     assert _text(response).count("data-candidate=") == 2 * count
     assert _testid(response, "timeline", "ol").count("<li>") == count
     assert _testid(response, "duplicates", "table").count("Merge #") == count
+    assert _testid(response, "documents", "table").count("discharge-letter-") == count
 
 
 # --- my queue ----------------------------------------------------------------------------

@@ -16,8 +16,8 @@ def board(request: HttpRequest) -> HttpResponse:
     return _render_board(request, BoardFilterForm(request.GET or None))
 
 
-@require_POST
 @staff_page("referrals.change_referral")
+@require_POST
 def board_move(request: HttpRequest) -> HttpResponse:
     """A card dropped on another column: move it through the pipeline service or refuse.
 

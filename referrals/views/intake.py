@@ -75,7 +75,10 @@ def _over_rate_limit(request: HttpRequest) -> bool:
 
 def _refuse(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
     return render(
-        request, "intake/refused.html", {"title": title, "message": message}, status=status
+        request,
+        "intake/refused.html",
+        {"title": title, "message": message, "languages": settings.LANGUAGES},
+        status=status,
     )
 
 

@@ -8,25 +8,28 @@ nothing.
 from collections.abc import Callable
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_POST
 
-from referrals import selectors, services
+from referrals import documents, selectors, services
 from referrals.eligibility import Verdict
 from referrals.forms import (
     AssignForm,
     CandidateForm,
+    DocumentForm,
     NextActionForm,
     NoteForm,
     TaskForm,
     TransitionForm,
     TreatmentLineForm,
 )
-from referrals.models import AccessAction, PriorTreatmentLine, Referral, Task
+from referrals.models import AccessAction, LeadDocument, PriorTreatmentLine, Referral, Task
 from referrals.views.common import _get_referral_for_staff, page_context, staff_page
 from trials.models import Program, Trial
 
@@ -73,6 +76,9 @@ def _render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) 
         "task_form": TaskForm(
             auto_id="task_%s", initial={"assignee": referral.assigned_to_id or request.user.pk}
         ),
+        "documents": referral.documents.all(),
+        "document_form": DocumentForm(),
+        "document_limit": documents.describe_size(settings.DOCUMENT_MAX_BYTES),
         "line_form": TreatmentLineForm(
             instance=edit_line,
             patient=patient,
@@ -119,8 +125,8 @@ def _act(
     return _render_lead(request, referral, **{form_name: form})
 
 
-@require_POST
 @staff_page("referrals.view_referral")
+@require_POST
 def lead_transition(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
 
@@ -142,8 +148,8 @@ def lead_transition(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, referral, form, "transition_form", move)
 
 
-@require_POST
 @staff_page("referrals.view_referral")
+@require_POST
 def lead_assign(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
 
@@ -159,8 +165,8 @@ def lead_assign(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, referral, AssignForm(request.POST), "assign_form", assign)
 
 
-@require_POST
 @staff_page("referrals.view_referral")
+@require_POST
 def lead_next_action(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
 
@@ -177,8 +183,8 @@ def lead_next_action(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, referral, NextActionForm(request.POST), "next_action_form", save)
 
 
-@require_POST
 @staff_page("referrals.view_referral")
+@require_POST
 def lead_note(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
 
@@ -191,8 +197,8 @@ def lead_note(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, referral, NoteForm(request.POST), "note_form", add)
 
 
-@require_POST
 @staff_page("referrals.view_referral")
+@require_POST
 def lead_task(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
 
@@ -209,8 +215,8 @@ def lead_task(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, referral, TaskForm(request.POST, auto_id="task_%s"), "task_form", add)
 
 
-@require_POST
 @staff_page("referrals.view_referral")
+@require_POST
 def lead_task_done(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
     task = get_object_or_404(Task.objects.select_related("referral"), pk=task_pk, referral=referral)
@@ -223,8 +229,8 @@ def lead_task_done(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
     return redirect(_lead_url(referral))
 
 
-@require_POST
 @staff_page("referrals.view_referral")
+@require_POST
 def lead_screening(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
 
@@ -237,8 +243,8 @@ def lead_screening(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, referral, CandidateForm(request.POST), "candidate_form", record)
 
 
-@require_POST
 @staff_page("referrals.view_referral")
+@require_POST
 def lead_target(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
 
@@ -258,8 +264,8 @@ def lead_target(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, referral, CandidateForm(request.POST), "candidate_form", choose)
 
 
-@require_POST
 @staff_page("referrals.view_referral")
+@require_POST
 def lead_line(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
     line_id = request.POST.get("line_id", "")
@@ -280,8 +286,8 @@ def lead_line(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, referral, form, "line_form", save)
 
 
-@require_POST
 @staff_page("referrals.view_referral")
+@require_POST
 def lead_merge(request: HttpRequest, pk: int) -> HttpResponse:
     """Fold one of this lead's possible duplicates into it."""
     referral = _get_referral_for_staff(request, pk)
@@ -301,3 +307,78 @@ def lead_merge(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Lead #{duplicate.pk} merged into this lead.")
     return redirect(_lead_url(referral))
+
+
+@staff_page("referrals.view_referral")
+@require_POST
+@csrf_exempt  # checked by `_document_upload`, once the body is known to be small enough to parse
+def lead_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Attach a consent form or medical record to the lead.
+
+    Login, permission and size are checked before the request body is parsed (CSRF checking
+    parses it, so it comes after), so an oversized upload is refused without being read into
+    memory or a temporary file.
+    """
+    referral = _get_referral_for_staff(request, pk)
+    limit = settings.DOCUMENT_MAX_BYTES
+    try:
+        body_size = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        body_size = 0
+    if body_size > limit + documents.FORM_OVERHEAD_BYTES:
+        messages.error(
+            request,
+            f"The file is larger than {documents.describe_size(limit)}; nothing was uploaded.",
+        )
+        response = _render_lead(request, referral)
+        response.status_code = 413
+        return response
+    return _document_upload(request, referral)
+
+
+@csrf_protect
+def _document_upload(request: HttpRequest, referral: Referral) -> HttpResponse:
+    form = DocumentForm(request.POST, request.FILES)
+
+    def upload(data: dict) -> str:
+        try:
+            document = services.document_upload(
+                referral=referral, uploaded_file=data["file"], kind=data["kind"], by=request.user
+            )
+        except services.ReferralError as error:
+            form.add_error("file", str(error))
+            raise
+        return f"{document.get_kind_display()} {document.original_filename} added."
+
+    return _act(request, referral, form, "document_form", upload)
+
+
+@require_GET
+@staff_page("referrals.view_referral")
+def lead_document(request: HttpRequest, pk: int, document_pk: int) -> FileResponse:
+    """Stream one of the lead's documents as a download, and log who took it."""
+    referral = _get_referral_for_staff(request, pk)
+    document = get_object_or_404(LeadDocument, pk=document_pk, referral=referral)
+    if document.is_erased:
+        raise Http404("This document was erased with the patient's data.")
+    try:
+        handle = document.file.open("rb")
+    except FileNotFoundError as error:
+        raise Http404("The document's file is missing.") from error
+    services.access_log_record(
+        user=request.user,
+        action=AccessAction.VIEW_DOCUMENT,
+        referral=referral,
+        detail=f"Document #{document.pk} ({document.get_kind_display()}): "
+        f"{document.original_filename}",
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=document.original_filename,
+        content_type=document.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,343 @@
+"""Every URL the project serves × every role: the status each role gets.
+
+The matrix is explicit: a URL pattern without an entry fails `test_it_has_an_entry_for_every_url`,
+so nobody can add a page without deciding who may open it.
+"""
+
+import re
+
+import pytest
+from axes.models import AccessAttempt, AccessFailureLog
+from axes.models import AccessLog as AxesAccessLog
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import URLResolver, get_resolver, reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_tasks_db.models import DBTaskResult
+
+from referrals import services, tasks
+from referrals.models import (
+    AccessAction,
+    AccessLog,
+    ReferralEvent,
+    ScreeningRecord,
+    Task,
+)
+from tests.factories import (
+    ConditionFactory,
+    HospitalFactory,
+    PriorTreatmentLineFactory,
+    ProgramFactory,
+    ReferralFactory,
+    TherapyFactory,
+    TrialFactory,
+    UserFactory,
+)
+
+ROLES = ("anonymous", "inactive", "coordinator", "coordinator2", "admin")
+LOGIN = "login"  # a redirect to the admin login page
+OK, DENIED, MISSING, NOT_ALLOWED, REDIRECT = 200, 403, 404, 405, 302
+
+
+def staff(coordinator, admin, *, anonymous=LOGIN, inactive=LOGIN):
+    return {
+        "anonymous": anonymous,
+        "inactive": inactive,
+        "coordinator": coordinator,
+        "coordinator2": coordinator,
+        "admin": admin,
+    }
+
+
+def everyone(status):
+    return dict.fromkeys(ROLES, status)
+
+
+# What each role may do with each model in the admin: "edit" (list, add, change, history),
+# "view" (list, change page read-only, history), "read" (list and detail only, nothing can be
+# added: the model is written by services), None (403).
+ADMIN_MODELS = {
+    "referrals.referral": ("edit", "edit"),
+    "referrals.patient": ("edit", "edit"),
+    "referrals.priortreatmentline": ("edit", "edit"),
+    "referrals.task": ("edit", "edit"),
+    "referrals.referralevent": ("read", "read"),
+    "referrals.screeningrecord": ("read", "read"),
+    "referrals.accesslog": (None, "read"),
+    "referrals.leaddocument": (None, "read"),
+    "trials.condition": ("view", "edit"),
+    "trials.therapy": ("view", "edit"),
+    "trials.hospital": ("view", "edit"),
+    "trials.program": ("view", "edit"),
+    "trials.trial": ("view", "edit"),
+    "auth.user": (None, "edit"),
+    "auth.group": (None, "edit"),
+    # Add-on apps: superusers only.
+    "django_tasks_database.dbtaskresult": (None, None),
+    "axes.accessattempt": (None, None),
+    "axes.accesslog": (None, None),
+    "axes.accessfailurelog": (None, None),
+    "otp_totp.totpdevice": (None, None),
+}
+
+
+def _model_view_status(right: str | None, view: str) -> int:
+    if right is None:
+        return DENIED
+    if view == "add":
+        return OK if right == "edit" else DENIED
+    if view == "delete":
+        return DENIED  # clinical history is never deleted from the admin
+    return OK
+
+
+def _admin_model_entries() -> dict[str, dict]:
+    entries = {}
+    for model, (coordinator, admin) in ADMIN_MODELS.items():
+        prefix = "admin:" + model.replace(".", "_")
+        for view in ("changelist", "add", "change", "history", "delete"):
+            entries[f"{prefix}_{view}"] = staff(
+                _model_view_status(coordinator, view), _model_view_status(admin, view)
+            )
+    # Deleting reference data, tasks and users is an admin's job; PROTECT still guards what is
+    # in use. Patients, lines and referrals are never deleted: they are erased.
+    for model in (
+        "referrals.task",
+        "trials.condition",
+        "trials.therapy",
+        "trials.hospital",
+        "trials.program",
+        "trials.trial",
+        "auth.user",
+        "auth.group",
+    ):
+        entries["admin:" + model.replace(".", "_") + "_delete"] = staff(DENIED, OK)
+    return entries
+
+
+MATRIX = {
+    # The public intake.
+    "intake:form": everyone(OK),
+    "intake:thanks": everyone(OK),
+    # The admin site itself.
+    "admin:login": {
+        **everyone(OK),
+        "coordinator": REDIRECT,
+        "coordinator2": REDIRECT,
+        "admin": REDIRECT,
+    },
+    "admin:logout": staff(NOT_ALLOWED, NOT_ALLOWED, anonymous=REDIRECT, inactive=REDIRECT),
+    "admin:password_change": staff(OK, OK),
+    "admin:password_change_done": staff(OK, OK),
+    "admin:index": staff(OK, OK),
+    "admin:search": staff(OK, OK),
+    "admin:autocomplete": staff(DENIED, DENIED),  # refused without a model and field
+    "admin:jsi18n": staff(OK, OK),
+    "admin:view_on_site": staff(REDIRECT, REDIRECT),
+    "admin:app_list": staff(OK, OK),
+    "admin:auth_user_password_change": staff(DENIED, OK),
+    "admin:otp_totp_totpdevice_config": staff(DENIED, DENIED),
+    "admin:otp_totp_totpdevice_qrcode": staff(DENIED, DENIED),
+    # History views of simple-history.
+    "admin:referrals_patient_simple_history": staff(OK, OK),
+    "admin:referrals_priortreatmentline_simple_history": staff(OK, OK),
+    "admin:referrals_referral_simple_history": staff(OK, OK),
+    "admin:trials_program_simple_history": staff(OK, OK),
+    "admin:trials_trial_simple_history": staff(OK, OK),
+    # Data exchange.
+    "admin:referrals_referral_export_csv": staff(OK, OK),
+    "admin:referrals_referral_export_xlsx": staff(OK, OK),
+    "admin:referrals_screeningrecord_export_csv": staff(OK, OK),
+    "admin:referrals_screeningrecord_export_xlsx": staff(OK, OK),
+    "admin:referrals_referral_import": staff(OK, OK),
+    "admin:referrals_referral_process_import": staff(NOT_ALLOWED, NOT_ALLOWED),  # POST only
+    "admin:trials_trial_import_from_ctgov": staff(DENIED, OK),
+    # Privacy.
+    "admin:referrals_patient_export_data": staff(DENIED, OK),
+    "admin:referrals_patient_erase": staff(DENIED, OK),
+    # Coordinator pages.
+    "referrals:queue": staff(OK, OK),
+    "referrals:board": staff(OK, OK),
+    "referrals:lead": staff(OK, OK),
+    "referrals:lead_document": staff(OK, OK),
+    # Two-factor sign-in pages: any signed-in user.
+    "twofactor:verify": staff(OK, OK),
+    "twofactor:setup": staff(OK, OK),
+    **{
+        f"referrals:{name}": staff(NOT_ALLOWED, NOT_ALLOWED)  # POST only
+        for name in (
+            "board_move",
+            "lead_transition",
+            "lead_assign",
+            "lead_next_action",
+            "lead_note",
+            "lead_task",
+            "lead_task_done",
+            "lead_screening",
+            "lead_target",
+            "lead_line",
+            "lead_merge",
+            "lead_document_upload",
+        )
+    },
+    **_admin_model_entries(),
+}
+# Unnamed patterns, keyed by their route.
+UNNAMED = {
+    # The root redirects to the admin index.
+    "": everyone(REDIRECT),
+    # Old-style admin object URLs redirect to the change page; the catch-all 404s or logs in.
+    r"admin/(?P<url>.*)$": staff(MISSING, MISSING),
+    **{
+        f"admin/{model.replace('.', '/')}/<path:object_id>/": staff(REDIRECT, REDIRECT)
+        for model in ADMIN_MODELS
+    },
+}
+
+
+def _patterns(patterns=None, prefix="", namespace=""):
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver):
+            inner = namespace + (f"{pattern.namespace}:" if pattern.namespace else "")
+            yield from _patterns(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+        else:
+            route = prefix + str(pattern.pattern)
+            yield (namespace + pattern.name if pattern.name else None), route
+
+
+def _key(name: str | None, route: str) -> str:
+    return name or route
+
+
+def test_it_has_an_entry_for_every_url():
+    missing = [
+        _key(name, route)
+        for name, route in _patterns()
+        if (name and name not in MATRIX) or (not name and route not in UNNAMED)
+    ]
+
+    assert missing == [], "Add these URLs to the permission matrix"
+
+
+@pytest.fixture
+def objects(db, coordinator, admin_user, settings, tmp_path):
+    """One of everything, for the URL arguments."""
+    settings.PRIVATE_STORAGE_ROOT = tmp_path
+    line = PriorTreatmentLineFactory(therapies=[TherapyFactory()])
+    referral = ReferralFactory(patient=line.patient, assigned_to=coordinator)
+    program = ProgramFactory(conditions=[ConditionFactory()])
+    event = ReferralEvent.objects.create(referral=referral, kind="note", body="x")
+    task = Task.objects.create(
+        referral=referral, title="Call", due_on="2026-12-01", assignee=coordinator
+    )
+    screening = ScreeningRecord.objects.create(
+        referral=referral, program=program, candidate_name="X", verdict="eligible", criteria=[]
+    )
+    log = AccessLog.objects.create(user=admin_user, action=AccessAction.EXPORT)
+    document = services.document_upload(
+        referral=referral,
+        uploaded_file=SimpleUploadedFile(
+            "records.pdf", b"%PDF-1.7\n%\xe2\xe3\n", "application/pdf"
+        ),
+        kind="medical_record",
+        by=coordinator,
+    )
+    return {
+        "django_tasks_database.dbtaskresult": DBTaskResult.objects.get(
+            pk=tasks.coordinator_notify.enqueue(referral_id=referral.pk).id
+        ),
+        "axes.accessattempt": AccessAttempt.objects.create(
+            username="x", ip_address="10.0.0.1", failures_since_start=1
+        ),
+        "axes.accesslog": AxesAccessLog.objects.create(username="x", ip_address="10.0.0.1"),
+        "axes.accessfailurelog": AccessFailureLog.objects.create(
+            username="x", ip_address="10.0.0.1"
+        ),
+        "otp_totp.totpdevice": TOTPDevice.objects.create(user=admin_user, name="phone"),
+        "referrals.leaddocument": document,
+        "referrals.referral": referral,
+        "referrals.patient": line.patient,
+        "referrals.priortreatmentline": line,
+        "referrals.task": task,
+        "referrals.referralevent": event,
+        "referrals.screeningrecord": screening,
+        "referrals.accesslog": log,
+        "trials.condition": ConditionFactory(),
+        "trials.therapy": TherapyFactory(),
+        "trials.hospital": HospitalFactory(),
+        "trials.program": program,
+        "trials.trial": TrialFactory(),
+        "auth.user": coordinator,
+        "auth.group": coordinator.groups.get(),
+    }
+
+
+def _model_of(name: str | None, route: str) -> str | None:
+    match = re.match(r"admin/(\w+)/(\w+)/", route)
+    if match:
+        return f"{match[1]}.{match[2]}"
+    return None
+
+
+def _url(name, route, objects) -> str:
+    model = _model_of(name, route)
+    target = objects.get(model) if model else None
+    referral = objects["referrals.referral"]
+    if name is None:
+        if route == "":
+            return "/"
+        if route.startswith("admin/(?P<url>"):
+            return "/admin/no-such-page/"
+        return "/" + route.replace("<path:object_id>", str(target.pk if target else 1))
+    if name.endswith("_simple_history"):  # positional: object id, history version id
+        return reverse(name, args=[target.pk, target.history.first().history_id])
+    kwargs = {}
+    for parameter in re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", route):
+        parameter = next(p for p in parameter if p)
+        kwargs[parameter] = {
+            "pk": referral.pk if name.startswith("referrals:") else (target.pk if target else 1),
+            "object_id": target.pk if target else 1,
+            "id": target.pk if target else 1,
+            "task_pk": objects["referrals.task"].pk,
+            "document_pk": objects["referrals.leaddocument"].pk,
+            "app_label": "referrals",
+            "content_type_id": ContentType.objects.get_for_model(referral).pk,
+            "url": "x",
+        }[parameter]
+    return reverse(name, kwargs=kwargs)
+
+
+@pytest.fixture
+def clients(client, coordinator, coordinator2, admin_user, django_user_model):
+    from django.test import Client
+
+    signed_in = {}
+    for role, user in (
+        ("coordinator", coordinator),
+        ("coordinator2", coordinator2),
+        ("admin", admin_user),
+        ("inactive", UserFactory(username="inactive", role="Coordinator", is_active=False)),
+    ):
+        signed_in[role] = Client()
+        signed_in[role].force_login(user)
+    return {"anonymous": client, **signed_in}
+
+
+@pytest.mark.django_db
+def test_it_gives_every_role_exactly_the_access_in_the_matrix(objects, clients):
+    mismatches = []
+    for name, route in _patterns():
+        expected = MATRIX[name] if name else UNNAMED[route]
+        url = _url(name, route, objects)
+        for role in ROLES:
+            response = clients[role].get(url)
+            response.close()  # file downloads hold their file open until closed
+            status = response.status_code
+            if status == REDIRECT and reverse("admin:login") in response.get("Location", ""):
+                status = LOGIN if role in ("anonymous", "inactive") else status
+            if status != expected[role]:
+                mismatches.append(
+                    f"{_key(name, route)} as {role}: got {status}, want {expected[role]}"
+                )
+
+    assert mismatches == [], "\n".join(mismatches)
