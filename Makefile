@@ -51,7 +51,7 @@ worker: install
 	$(PY) manage.py db_worker
 
 test: install
-	@bin/ensure-chromium
+	@bin/ensure-system-libs
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: install
