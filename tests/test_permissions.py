@@ -283,8 +283,10 @@ def _model_of(name: str | None, route: str) -> str | None:
 
 def _url(name, route, objects) -> str:
     model = _model_of(name, route)
-    target = objects.get(model) if model else None
     referral = objects["referrals.referral"]
+    target = objects.get(model) if model else None
+    if name == "admin:view_on_site":
+        target = referral
     if name is None:
         if route == "":
             return "/"
