@@ -470,3 +470,91 @@ class DashboardPeriodForm(forms.Form):
             return data["start"], data["end"]
         days = int(data.get("period") or 30)
         return today - datetime.timedelta(days=days - 1), today
+
+
+# --- hand-off and follow-up --------------------------------------------------------------
+
+
+def _grade_field(label: str) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=f"{label} grade (ASTCT)",
+        choices=[("", "Not assessed yet"), *((g, str(g)) for g in range(5))],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+        error_messages={
+            "invalid_choice": f"The {label} grade must be 0 to 4 (ASTCT grading); "
+            "%(value)s is not a grade."
+        },
+    )
+
+
+class PacketSendForm(forms.Form):
+    sent_to = forms.CharField(
+        label="Sent to",
+        max_length=200,
+        widget=UnfoldAdminTextInputWidget,
+        help_text="The program contact and how: e.g. dr.cohen@sheba.example by secure mail.",
+    )
+
+
+class TreatmentOutcomeForm(forms.Form):
+    """The infusion and what followed; `services.treatment_outcome_save` checks the dates."""
+
+    infusion_date = forms.DateField(widget=UnfoldAdminDateWidget(attrs=DATE_INPUT))
+    product = forms.CharField(
+        label="CAR-T product", max_length=200, widget=UnfoldAdminTextInputWidget
+    )
+    crs_grade = _grade_field("CRS")
+    icans_grade = _grade_field("ICANS")
+    infections = forms.CharField(
+        max_length=2000,
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
+        help_text="Infections after the infusion, with dates; blank if none.",
+    )
+    relapse = forms.BooleanField(required=False, widget=UnfoldBooleanWidget)
+    relapse_date = forms.DateField(required=False, widget=UnfoldAdminDateWidget(attrs=DATE_INPUT))
+
+
+def _measure_field(label: str, high: int) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label,
+        min_value=0,
+        max_value=high,
+        required=False,
+        widget=UnfoldAdminIntegerFieldWidget,
+        error_messages={
+            "min_value": f"{label} is scored 0 to {high}.",
+            "max_value": f"{label} is scored 0 to {high}.",
+        },
+    )
+
+
+class FollowUpVisitForm(forms.Form):
+    done_on = forms.DateField(label="Visit date", widget=UnfoldAdminDateWidget(attrs=DATE_INPUT))
+    sledai_2k = _measure_field("SLEDAI-2K", 105)
+    das28 = forms.DecimalField(
+        label="DAS28",
+        min_value=0,
+        max_value=10,
+        max_digits=4,
+        decimal_places=2,
+        required=False,
+        widget=UnfoldAdminTextInputWidget(attrs={"inputmode": "decimal"}),
+        error_messages={"min_value": "DAS28 is 0 to 10.", "max_value": "DAS28 is 0 to 10."},
+    )
+    mrss = _measure_field("mRSS", 51)
+    mg_adl = _measure_field("MG-ADL", 24)
+    drug_free_remission = forms.TypedChoiceField(
+        label="Drug-free remission",
+        choices=[("", "Not assessed"), ("yes", "Yes"), ("no", "No")],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+    )
+    notes = forms.CharField(
+        max_length=2000, required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 2})
+    )

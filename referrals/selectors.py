@@ -42,7 +42,15 @@ from referrals.models import (
     Task,
 )
 from referrals.pipeline import contact_deadline_cutoff
-from trials.models import Condition, Program, ProgramStatus, Therapy, Trial, TrialStatus
+from trials.models import (
+    Condition,
+    Program,
+    ProgramStatus,
+    Therapy,
+    Trial,
+    TrialSite,
+    TrialStatus,
+)
 
 BOARD_COLUMN_LIMIT = 25
 QUEUE_PAGE_SIZE = 50
@@ -271,7 +279,7 @@ def board_filter_choices() -> dict[str, list]:
 
 
 def referral_for_lead_page(referral_id: int) -> Referral:
-    """The lead with its patient, lines, target, tasks, screenings and documents.
+    """The lead with its patient, lines, target, tasks, screenings, documents and outcome.
 
     Raises Referral.DoesNotExist.
     """
@@ -281,6 +289,7 @@ def referral_for_lead_page(referral_id: int) -> Referral:
             "assigned_to",
             "target_program__hospital",
             "target_trial",
+            "treatment_outcome",
         )
         .prefetch_related(
             "patient__other_conditions",
@@ -302,6 +311,7 @@ def referral_for_lead_page(referral_id: int) -> Referral:
                 queryset=ScreeningRecord.objects.select_related("recorded_by"),
             ),
             Prefetch("documents", queryset=LeadDocument.objects.select_related("uploaded_by")),
+            "treatment_outcome__visits",
         )
         .get(pk=referral_id)
     )
@@ -600,12 +610,13 @@ def patient_data_export(patient_id: int) -> dict:
             Prefetch(
                 "referrals",
                 queryset=Referral.objects.select_related(
-                    "assigned_to", "target_program__hospital", "target_trial"
+                    "assigned_to", "target_program__hospital", "target_trial", "treatment_outcome"
                 ).prefetch_related(
                     Prefetch("events", queryset=ReferralEvent.objects.select_related("author")),
                     "screenings",
                     "tasks",
                     "documents",
+                    "treatment_outcome__visits",
                 ),
             ),
         )
@@ -701,8 +712,40 @@ def patient_data_export(patient_id: int) -> dict:
                     _plain(d, ["uploaded_at", "kind", "original_filename", "content_type", "size"])
                     for d in referral.documents.all()
                 ],
+                "treatment_outcome": _outcome_export(referral),
             }
             for referral in patient.referrals.all()
+        ],
+    }
+
+
+def _outcome_export(referral: Referral) -> dict | None:
+    outcome = getattr(referral, "treatment_outcome", None)
+    if outcome is None:
+        return None
+    return {
+        **_plain(
+            outcome,
+            [
+                "infusion_date",
+                "product",
+                "crs_grade",
+                "icans_grade",
+                "infections",
+                "relapse",
+                "relapse_date",
+            ],
+        ),
+        "follow_up_visits": [
+            {
+                **_plain(
+                    visit,
+                    ["month", "due_on", "done_on", "sledai_2k", "mrss", "mg_adl"],
+                ),
+                "das28": str(visit.das28) if visit.das28 is not None else None,
+                **_plain(visit, ["drug_free_remission", "notes"]),
+            }
+            for visit in outcome.visits.all()
         ],
     }
 
@@ -714,4 +757,93 @@ def closed_leads_past_retention(cutoff: datetime.datetime) -> QuerySet[Patient]:
         .exclude(referrals__stage__in=OPEN_STAGES)
         .exclude(referrals__stage_changed_at__gte=cutoff)
         .distinct()
+    )
+
+
+# --- hand-off: the referral packet and the FHIR export -----------------------------------
+
+
+@dataclass
+class ReferralPacket:
+    """Everything the referral letter says, read in a fixed number of queries."""
+
+    referral: Referral
+    patient: Patient
+    lines: list[PriorTreatmentLine]
+    failed_line_count: int
+    target: Program | Trial | None
+    evaluation: Evaluation | None  # the target, evaluated now with the same engine
+    recorded_check: ScreeningRecord | None  # the latest check of the target in the log
+    required: list  # packet.RequiredDocument
+    other_documents: list[LeadDocument]
+    today: datetime.date
+
+
+def referral_for_handoff(referral_id: int) -> Referral:
+    """The lead with what a packet or a FHIR bundle needs; raises Referral.DoesNotExist."""
+    return (
+        Referral.objects.select_related(
+            "patient__primary_condition",
+            "assigned_to",
+            "target_program__hospital",
+            "target_trial",
+            "treatment_outcome",
+        )
+        .prefetch_related(
+            "patient__other_conditions",
+            Prefetch(
+                "patient__treatment_lines",
+                queryset=PriorTreatmentLine.objects.prefetch_related("therapies").order_by(
+                    "line_number"
+                ),
+            ),
+            Prefetch("screenings", queryset=ScreeningRecord.objects.select_related("recorded_by")),
+            Prefetch("documents", queryset=LeadDocument.objects.order_by("uploaded_at", "id")),
+            Prefetch(
+                "target_trial__sites",
+                queryset=TrialSite.objects.select_related("hospital").order_by("id"),
+            ),
+        )
+        .get(pk=referral_id)
+    )
+
+
+def referral_packet(referral_id: int) -> ReferralPacket:
+    from referrals import packet  # the module renders templates; selectors stay import-light
+
+    referral = referral_for_handoff(referral_id)
+    patient = referral.patient
+    target = referral.target_program or referral.target_trial
+    evaluation = recorded = None
+    if target is not None:
+        kind = "program" if referral.target_program_id else "trial"
+        evaluation = next(
+            (
+                e
+                for e in patient_evaluations(patient)
+                if e.candidate.kind == kind and e.candidate.id == target.pk
+            ),
+            None,
+        )
+        recorded = next(
+            (
+                s
+                for s in referral.screenings.all()
+                if (s.program_id if kind == "program" else s.trial_id) == target.pk
+            ),
+            None,
+        )
+    names = referral.target_program.required_document_list if referral.target_program else []
+    required, others = packet.required_documents(names, list(referral.documents.all()))
+    return ReferralPacket(
+        referral=referral,
+        patient=patient,
+        lines=list(patient.treatment_lines.all()),
+        failed_line_count=patient.failed_line_count,
+        target=target,
+        evaluation=evaluation,
+        recorded_check=recorded,
+        required=required,
+        other_documents=others,
+        today=timezone.localdate(),
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from referrals.views import board, lead, queue
+from referrals.views import board, follow_up, handoff, lead, queue
 
 app_name = "referrals"
 
@@ -21,4 +21,10 @@ urlpatterns = [
     path("leads/<int:pk>/merge/", lead.lead_merge, name="lead_merge"),
     path("leads/<int:pk>/documents/", lead.lead_document_upload, name="lead_document_upload"),
     path("leads/<int:pk>/documents/<int:document_pk>/", lead.lead_document, name="lead_document"),
+    path("leads/<int:pk>/packet/", handoff.lead_packet, name="lead_packet"),
+    path("leads/<int:pk>/packet.pdf", handoff.lead_packet_pdf, name="lead_packet_pdf"),
+    path("leads/<int:pk>/packet/send/", handoff.lead_packet_send, name="lead_packet_send"),
+    path("leads/<int:pk>/fhir.json", handoff.lead_fhir, name="lead_fhir"),
+    path("leads/<int:pk>/outcome/", follow_up.lead_outcome, name="lead_outcome"),
+    path("leads/<int:pk>/visits/<int:visit_pk>/", follow_up.lead_visit, name="lead_visit"),
 ]

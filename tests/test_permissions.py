@@ -162,6 +162,9 @@ MATRIX = {
     "referrals:board": staff(OK, OK),
     "referrals:lead": staff(OK, OK),
     "referrals:lead_document": staff(OK, OK),
+    "referrals:lead_packet": staff(OK, OK),
+    "referrals:lead_packet_pdf": staff(OK, OK),
+    "referrals:lead_fhir": staff(OK, OK),
     # Two-factor sign-in pages: any signed-in user.
     "twofactor:verify": staff(OK, OK),
     "twofactor:setup": staff(OK, OK),
@@ -180,6 +183,9 @@ MATRIX = {
             "lead_line",
             "lead_merge",
             "lead_document_upload",
+            "lead_packet_send",
+            "lead_outcome",
+            "lead_visit",
         )
     },
     **_admin_model_entries(),
@@ -228,6 +234,8 @@ def objects(db, coordinator, admin_user, settings, tmp_path):
     line = PriorTreatmentLineFactory(therapies=[TherapyFactory()])
     referral = ReferralFactory(patient=line.patient, assigned_to=coordinator)
     program = ProgramFactory(conditions=[ConditionFactory()])
+    referral.target_program = program  # so the referral packet can be prepared
+    referral.save()
     event = ReferralEvent.objects.create(referral=referral, kind="note", body="x")
     task = Task.objects.create(
         referral=referral, title="Call", due_on="2026-12-01", assignee=coordinator
@@ -304,6 +312,7 @@ def _url(name, route, objects) -> str:
             "id": target.pk if target else 1,
             "task_pk": objects["referrals.task"].pk,
             "document_pk": objects["referrals.leaddocument"].pk,
+            "visit_pk": 1,  # POST only: refused before the visit is looked up
             "app_label": "referrals",
             "content_type_id": ContentType.objects.get_for_model(referral).pk,
             "url": "x",

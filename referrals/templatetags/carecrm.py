@@ -1,4 +1,5 @@
 import datetime
+import unicodedata
 
 from django import template
 
@@ -12,3 +13,20 @@ def duration_days(value: datetime.timedelta) -> str:
     if hours < 24:
         return f"{hours:.0f} h"
     return f"{hours / 24:.1f} d"
+
+
+@register.filter
+def text_direction(value) -> str:
+    """The direction, "rtl" or "ltr", of the first letter that has one (as `dir="auto"`).
+
+    For text the patient or a relative typed (names, their words for the diagnosis), set as an
+    explicit `dir` so Hebrew and Arabic lay out right to left in browsers and in WeasyPrint,
+    which does not implement `dir="auto"`.
+    """
+    for character in str(value or ""):
+        direction = unicodedata.bidirectional(character)
+        if direction in ("R", "AL"):
+            return "rtl"
+        if direction == "L":
+            return "ltr"
+    return "ltr"

@@ -85,6 +85,10 @@ def _render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) 
             initial=None if edit_line else {"line_number": len(patient.treatment_lines.all()) + 1},
         ),
     }
+    # The follow-up card's module builds on this one (it posts through `_act`), hence the import.
+    from referrals.views.follow_up import follow_up_context
+
+    context.update(follow_up_context(request, referral))
     context.update(bound)
     return render(
         request,
@@ -110,8 +114,12 @@ def _act(
     form: forms.Form,
     form_name: str,
     action: Callable[[dict], str],
+    **context,
 ) -> HttpResponse:
-    """Run `action` on valid input; otherwise re-render the page with the form and the reason."""
+    """Run `action` on valid input; otherwise re-render the page with the form and the reason.
+
+    `context` goes to the re-rendered page too (e.g. which follow-up visit the form is for).
+    """
     if form.is_valid():
         try:
             success = action(form.cleaned_data)
@@ -122,7 +130,7 @@ def _act(
             return redirect(_lead_url(referral))
     else:
         messages.error(request, "Please correct the errors below.")
-    return _render_lead(request, referral, **{form_name: form})
+    return _render_lead(request, referral, **{form_name: form}, **context)
 
 
 @staff_page("referrals.view_referral")
