@@ -403,3 +403,68 @@ def test_it_exports_and_erases_the_follow_up_with_the_patient(treated, coordinat
     visit = FollowUpVisit.objects.get(month=1)
     assert visit.notes == ""
     assert TreatmentOutcome.objects.get().crs_grade == 1  # kept for the statistics
+
+
+# --- the dashboard's outcomes panel ------------------------------------------------------
+
+
+def _treated_patient(coordinator, *, crs, six_months=None, patient=None, one_month=None):
+    """An infusion 200 days ago with `crs`; `six_months` / `one_month`: remission at that visit
+    (True/False, "unknown" for a visit done without assessing it, None for not done)."""
+    fields = {"patient": patient} if patient else {}
+    referral = ReferralFactory(stage=Stage.FOLLOW_UP, assigned_to=coordinator, **fields)
+    outcome = _record(referral, coordinator, infusion_date=_today() - 200 * DAY, crs_grade=crs)
+    for month, remission in ((6, six_months), (1, one_month)):
+        if remission is not None:
+            services.follow_up_visit_record(
+                visit=outcome.visits.get(month=month),
+                done_on=_today() - (200 - 30 * month) * DAY,
+                drug_free_remission=None if remission == "unknown" else remission,
+                by=coordinator,
+            )
+    return referral
+
+
+def test_it_counts_the_outcomes_on_a_known_data_set(coordinator):
+    first = _treated_patient(coordinator, crs=0, six_months=True)
+    _treated_patient(coordinator, crs=2, six_months=False)
+    _treated_patient(coordinator, crs=3)  # 6-month visit not done yet
+    _treated_patient(coordinator, crs=None, six_months="unknown")  # neither assessed
+    _treated_patient(coordinator, crs=1, six_months=True, one_month=False)
+    _treated_patient(coordinator, crs=1, patient=first.patient)  # treated a second time
+    ReferralFactory(stage=Stage.TREATED)  # treated, infusion not recorded yet
+
+    figures = selectors.dashboard_outcomes()
+
+    assert figures.patients_treated == 5
+    assert figures.infusions == 6
+    assert (figures.crs_grade_2_plus, figures.crs_assessed) == (2, 5)
+    assert figures.crs_grade_2_plus_rate == pytest.approx(0.4)
+    assert (figures.six_month_remission, figures.six_month_assessed) == (2, 3)
+    assert figures.six_month_remission_rate == pytest.approx(2 / 3)
+
+
+def test_it_has_no_rates_before_anything_is_assessed(coordinator):
+    _treated_patient(coordinator, crs=None)
+
+    figures = selectors.dashboard_outcomes()
+
+    assert figures.patients_treated == 1
+    assert figures.crs_grade_2_plus_rate is None
+    assert figures.six_month_remission_rate is None
+
+
+def test_it_shows_the_outcomes_panel_on_the_dashboard(admin_client, coordinator):
+    _treated_patient(coordinator, crs=2, six_months=True)
+    _treated_patient(coordinator, crs=0, six_months=True)
+    _treated_patient(coordinator, crs=1, six_months=False)
+    _treated_patient(coordinator, crs=0)
+
+    response = admin_client.get(reverse("admin:index"))
+
+    text = response.text
+    assert 'data-testid="outcome-patients_treated">4<' in text
+    assert 'data-testid="outcome-remission">67 %<' in text
+    assert "2 of 3 assessed" in text
+    assert 'data-testid="outcome-crs">25 %<' in text
+    assert "1 of 4 graded" in text

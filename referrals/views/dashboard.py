@@ -60,4 +60,5 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
         "source_chart": _bar([name for name, _ in by_source], [n for _, n in by_source], "Leads"),
         "capacity": capacity,
         "workload": selectors.dashboard_workload(now),
+        "outcomes": selectors.dashboard_outcomes(),
     }
