@@ -15,9 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from referrals.models import (
+    FOLLOW_UP_MONTHS,
     OPEN_STAGES,
     CloseReason,
     EventKind,
+    FollowUpVisit,
     PriorTreatmentLine,
     ReasonStopped,
     Referral,
@@ -25,6 +27,7 @@ from referrals.models import (
     ScreeningRecord,
     Stage,
     Task,
+    TreatmentOutcome,
 )
 from referrals.selectors import BOARD_COLUMN_LIMIT, QUEUE_PAGE_SIZE
 from tests.factories import (
@@ -397,6 +400,13 @@ def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and
         duplicate = ReferralFactory(patient=PatientFactory(), assigned_to=coordinator)
         referral.possible_duplicates.add(duplicate)
         LeadDocumentFactory(referral=referral, uploaded_by=coordinator)
+    referral.stage = Stage.FOLLOW_UP
+    referral.save()
+    outcome = TreatmentOutcome.objects.create(
+        referral=referral, infusion_date=_today() - datetime.timedelta(days=400), product="CD19"
+    )
+    for month in FOLLOW_UP_MONTHS:
+        FollowUpVisit.objects.create(outcome=outcome, month=month, due_on=_today())
 
     # 1 session, 2 user, 3 user permissions, 4 group permissions,
     # 5 the lead (access check), 6 the access-log line, 7 the lead with patient, condition,
@@ -405,8 +415,9 @@ def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and
     # 13 screenings (recorder joined), 14 documents (uploader joined), 15 programs (hospital
     # joined), 16 their conditions, 17 trials, 18 their conditions, 19 the timeline (authors
     # joined), 20 therapies for the line form, 21 coordinators for the assign form,
-    # 22 coordinators for the task form.
-    with django_assert_num_queries(22):
+    # 22 coordinators for the task form, 23 follow-up visits (the lead's CAR-T outcome is
+    # joined to the lead in 7).
+    with django_assert_num_queries(23):
         response = coordinator_client.get(_url("lead", referral.pk))
 
     assert len(re.findall(r"<tr>", _testid(response, "lines", "table"))) == count + 1
@@ -414,6 +425,7 @@ def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and
     assert _testid(response, "timeline", "ol").count("<li>") == count
     assert _testid(response, "duplicates", "table").count("Merge #") == count
     assert _testid(response, "documents", "table").count("discharge-letter-") == count
+    assert _testid(response, "visits", "table").count("<tr data-month=") == 4
 
 
 # --- my queue ----------------------------------------------------------------------------
