@@ -448,6 +448,11 @@ class ReferralAdmin(
         ),
     ]
 
+    def get_queryset(self, request):
+        # Object-level scope in the one place that decides it (a liaison sees only referrals sent
+        # to their hospital); the list, the exports and the change pages all read this.
+        return selectors.referrals_visible_to(request.user, super().get_queryset(request))
+
     def has_import_permission(self, request) -> bool:
         return request.user.has_perms(["referrals.add_referral", "referrals.add_patient"])
 

@@ -307,6 +307,18 @@ class Priority(models.IntegerChoices):
     URGENT = 4, _("Urgent")
 
 
+class HospitalDeclineReason(models.TextChoices):
+    """Why a hospital declined a referral: the liaison picks one, the dashboard counts them."""
+
+    NOT_ELIGIBLE = "not_eligible", _("Not eligible on the hospital's review")
+    INSUFFICIENT_RECORDS = "insufficient_records", _("Records insufficient to decide")
+    NO_CAPACITY = "no_capacity", _("No capacity in the program")
+    NOT_FIT = "not_fit", _("Not fit for apheresis or lymphodepletion")
+    EXCLUSION = "exclusion", _("Comorbidity or exclusion criterion")
+    BETTER_ELSEWHERE = "better_elsewhere", _("Another program or trial fits better")
+    OTHER = "other", _("Other")
+
+
 class ReferralQuerySet(models.QuerySet):
     def open(self):
         return self.exclude(stage=Stage.CLOSED)
@@ -368,6 +380,27 @@ class Referral(models.Model):
     merged_into = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_leads"
     )
+    # The hospital side: written by the transition service and the liaison's services.
+    referred_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_("When the lead was sent to its target; cleared if the referral is withdrawn."),
+    )
+    receipt_confirmed_at = models.DateTimeField(null=True, blank=True)
+    hospital_decision_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the hospital accepted or declined the referral.")
+    )
+    hospital_decline_reason = models.CharField(
+        max_length=24, choices=HospitalDeclineReason.choices, blank=True
+    )
+    consult_date = models.DateField(null=True, blank=True)
+    apheresis_date = models.DateField(null=True, blank=True)
+    hospital_update_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("The hospital's latest action on the referral.")
+    )
+    coordinator_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the coordinator last opened the lead.")
+    )
 
     objects = ReferralQuerySet.as_manager()
     history = HistoricalRecords()
@@ -410,6 +443,13 @@ class Referral(models.Model):
     def is_open(self) -> bool:
         return self.stage != Stage.CLOSED
 
+    @property
+    def has_unread_hospital_update(self) -> bool:
+        """The hospital did something the assigned coordinator has not seen yet."""
+        return self.hospital_update_at is not None and (
+            self.coordinator_seen_at is None or self.hospital_update_at > self.coordinator_seen_at
+        )
+
 
 class EventKind(models.TextChoices):
     CREATED = "created", _("Created")
@@ -424,6 +464,9 @@ class EventKind(models.TextChoices):
     MERGE = "merge", _("Merged")
     TREATMENT_LINE = "treatment_line", _("Treatment line")
     TASK = "task", _("Task")
+    RECEIPT_CONFIRMED = "receipt_confirmed", _("Receipt confirmed by the hospital")
+    DOCUMENTS_REQUESTED = "documents_requested", _("Documents requested by the hospital")
+    HOSPITAL_DATES = "hospital_dates", _("Hospital dates")
     PACKET_SENT = "packet_sent", _("Referral packet sent")
     OUTCOME = "outcome", _("Treatment outcome")
     FOLLOW_UP = "follow_up", _("Follow-up visit")
@@ -786,3 +829,64 @@ class FollowUpVisit(models.Model):
             for name in ("sledai_2k", "das28", "mrss", "mg_adl")
             if getattr(self, name) is not None
         ]
+
+
+# --- the hospital side -----------------------------------------------------------------------
+
+
+class LiaisonProfile(models.Model):
+    """A hospital liaison: a staff user who sees and answers the referrals sent to one hospital.
+
+    With no programs chosen the liaison covers every program of the hospital; otherwise only the
+    chosen ones. `selectors.referrals_visible_to` is the one place this scope is applied.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="liaison_profile"
+    )
+    hospital = models.ForeignKey(
+        "trials.Hospital", on_delete=models.PROTECT, related_name="liaisons"
+    )
+    programs = models.ManyToManyField(
+        Program,
+        blank=True,
+        related_name="liaisons",
+        help_text=_("Leave empty for every program of the hospital."),
+    )
+
+    class Meta:
+        permissions = [
+            ("work_hospital_referrals", "Can work the referrals sent to their hospital"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.hospital}"
+
+
+class ReferralSnapshot(models.Model):
+    """The referral packet as it was sent: taken when the lead moves to "referred".
+
+    Patient summary, treatment lines, failed-line count and the latest eligibility check for
+    the target, as plain JSON: the liaison reads this, never the live patient, so later edits
+    by the coordinator do not change what the hospital was sent.
+    """
+
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="snapshots")
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    trial = models.ForeignKey(
+        Trial, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    data = models.JSONField()
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    taken_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-taken_at", "-id"]
+        indexes = [models.Index(fields=["referral", "-taken_at"])]
+
+    def __str__(self) -> str:
+        return f"Lead #{self.referral_id} as sent {self.taken_at:%d %b %Y}"

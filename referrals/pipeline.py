@@ -6,10 +6,17 @@ Plain Python on plain values, so the rules read as a table and are tested withou
 
 import datetime
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.utils import timezone
 
-from referrals.models import OPEN_STAGES, CloseReason, ScreenFailureCriterion, Stage
+from referrals.models import (
+    OPEN_STAGES,
+    CloseReason,
+    HospitalDeclineReason,
+    ScreenFailureCriterion,
+    Stage,
+)
 
 # Service level: a new lead is contacted within two working days. Israel's weekend is
 # Friday and Saturday.
@@ -33,6 +40,36 @@ TRANSITIONS: dict[Stage, frozenset[Stage]] = {
 }
 
 
+class Role(StrEnum):
+    """Who is moving the lead. Coordinators (and admins) may make every move in TRANSITIONS."""
+
+    COORDINATOR = "coordinator"
+    LIAISON = "liaison"
+
+
+# The moves a hospital liaison may make on a referral sent to their hospital: the hospital's
+# decision, scheduling and the treatment. Everything else stays with the coordinator, who may
+# also record these moves when a hospital answers by phone.
+LIAISON_MOVES: frozenset[tuple[Stage, Stage]] = frozenset(
+    {
+        (Stage.REFERRED, Stage.ACCEPTED),
+        (Stage.REFERRED, Stage.CLOSED),  # declined
+        (Stage.ACCEPTED, Stage.CLOSED),  # declined after the consult
+        (Stage.ACCEPTED, Stage.SCHEDULED),  # by setting the infusion date
+        (Stage.SCHEDULED, Stage.TREATED),
+    }
+)
+# Stages in which a liaison may propose or set the consult, apheresis and infusion dates.
+CONSULT_DATE_STAGES = frozenset({Stage.REFERRED, Stage.ACCEPTED, Stage.SCHEDULED})
+TREATMENT_DATE_STAGES = frozenset({Stage.ACCEPTED, Stage.SCHEDULED})
+
+
+def role_may_move(role: Role, from_stage: str, to_stage: str) -> bool:
+    if role == Role.COORDINATOR:
+        return True
+    return (Stage(from_stage), Stage(to_stage)) in LIAISON_MOVES
+
+
 @dataclass(frozen=True)
 class TransitionFacts:
     """What the guards need to know about a lead, gathered by the service."""
@@ -45,6 +82,8 @@ class TransitionFacts:
     close_detail: str = ""
     screen_failure_criterion: str = ""
     note: str = ""
+    hospital_decline_reason: str = ""
+    infusion_date: datetime.date | None = None
 
 
 def allowed_targets(stage: Stage) -> list[Stage]:
@@ -59,11 +98,17 @@ def is_reopen(from_stage: str, to_stage: str) -> bool:
     return from_stage == Stage.CLOSED and to_stage in OPEN_STAGES
 
 
-def transition_problems(from_stage: str, to_stage: str, facts: TransitionFacts) -> list[str]:
+def transition_problems(
+    from_stage: str, to_stage: str, facts: TransitionFacts, role: Role = Role.COORDINATOR
+) -> list[str]:
     """Why the move is refused; an empty list means it is allowed."""
     source, target = Stage(from_stage), Stage(to_stage)
     if source == target:
         return [f"The lead is already in “{target.label}”."]
+    if role == Role.LIAISON:
+        problems = _liaison_problems(source, target, facts)
+        if problems:
+            return problems
     if is_reopen(source, target):
         if not facts.note.strip():
             return ["Reopening a closed lead needs a note saying why."]
@@ -105,6 +150,64 @@ def _guard_problems(target: Stage, facts: TransitionFacts) -> list[str]:
     if target == Stage.SCHEDULED and not facts.scheduled_for_set:
         return ["Set the treatment date before marking the lead scheduled."]
     return []
+
+
+def _liaison_problems(source: Stage, target: Stage, facts: TransitionFacts) -> list[str]:
+    if (source, target) not in LIAISON_MOVES:
+        return [
+            f"A hospital liaison cannot move a referral from “{source.label}” to “{target.label}”; "
+            "the coordinator makes that move."
+        ]
+    if target == Stage.CLOSED:
+        if facts.close_reason != CloseReason.DECLINED_BY_HOSPITAL:
+            return ["A hospital liaison closes a referral only by declining it."]
+        if facts.hospital_decline_reason not in HospitalDeclineReason.values:
+            return ["Choose why the hospital declines the referral."]
+        if facts.hospital_decline_reason == HospitalDeclineReason.OTHER and not (
+            facts.close_detail.strip()
+        ):
+            return ["Declining for “Other” needs a short explanation."]
+    if target == Stage.TREATED:
+        if facts.infusion_date is None:
+            return ["Set the infusion date before reporting the treatment."]
+        if facts.infusion_date > timezone.localdate():
+            return ["The infusion date is in the future; report the treatment once it is given."]
+    return []
+
+
+def hospital_date_problems(
+    *,
+    stage: str,
+    referred_on: datetime.date | None,
+    consult: datetime.date | None,
+    apheresis: datetime.date | None,
+    infusion: datetime.date | None,
+) -> list[str]:
+    """Why the consult, apheresis and infusion dates cannot be set; empty when they can.
+
+    The consult may be proposed as soon as the lead is referred; apheresis and infusion only
+    once the hospital accepted, never before the consult, and the infusion never before
+    apheresis.
+    """
+    current = Stage(stage)
+    if current not in CONSULT_DATE_STAGES:
+        return [f"Dates cannot be changed while the referral is “{current.label}”."]
+    if (apheresis or infusion) and current not in TREATMENT_DATE_STAGES:
+        return ["Apheresis and infusion dates can be set once the referral is accepted."]
+    problems = []
+    if consult and referred_on and consult < referred_on:
+        problems.append(f"The consult cannot be before the referral ({referred_on:%d %b %Y}).")
+    if apheresis and not consult:
+        problems.append("Set the consult date before the apheresis date.")
+    if infusion and not consult:
+        problems.append("Set the consult date before the infusion date.")
+    if consult and apheresis and apheresis < consult:
+        problems.append("Apheresis cannot be before the consult.")
+    if consult and infusion and infusion < consult:
+        problems.append("The infusion cannot be before the consult.")
+    if apheresis and infusion and infusion < apheresis:
+        problems.append("The infusion cannot be before apheresis.")
+    return problems
 
 
 def contact_due_date(received_on: datetime.date) -> datetime.date:

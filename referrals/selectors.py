@@ -10,6 +10,7 @@ from django.db.models import (
     Count,
     DateTimeField,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
@@ -22,7 +23,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 
 from referrals.eligibility import Candidate, Evaluation, PatientFacts, evaluate
@@ -31,10 +32,12 @@ from referrals.models import (
     CloseReason,
     EventKind,
     LeadDocument,
+    LiaisonProfile,
     Patient,
     PriorTreatmentLine,
     Referral,
     ReferralEvent,
+    ReferralSnapshot,
     ScreenFailureCriterion,
     ScreeningRecord,
     Source,
@@ -759,6 +762,393 @@ def closed_leads_past_retention(cutoff: datetime.datetime) -> QuerySet[Patient]:
         .exclude(referrals__stage_changed_at__gte=cutoff)
         .distinct()
     )
+
+
+# --- the hospital side -------------------------------------------------------------------
+# Which referrals a user may see is decided here and only here: the liaison pages, the one
+# access helper of the staff pages (`_get_referral_for_staff`) and the referral admin's
+# `get_queryset` all go through `referrals_visible_to`.
+
+LIAISON_PERMISSION = "referrals.work_hospital_referrals"
+LIAISON_GROUP = "Hospital liaison"
+PRE_REFERRAL_STAGES = (
+    Stage.NEW,
+    Stage.CONTACTED,
+    Stage.RECORDS_REQUESTED,
+    Stage.SCREENING,
+    Stage.ELIGIBLE,
+)
+HOSPITAL_OPEN_STAGES = (Stage.REFERRED, Stage.ACCEPTED, Stage.SCHEDULED)
+HOSPITAL_PAGE_SIZE = 50
+
+
+def is_liaison(user: AbstractBaseUser) -> bool:
+    """A hospital liaison: holds the liaison permission (superusers hold every permission, so
+    they are never taken for one). Reads the permission cache, so it costs no query."""
+    return (
+        user.is_authenticated
+        and user.is_active
+        and not user.is_superuser
+        and user.has_perm(LIAISON_PERMISSION)
+    )
+
+
+def liaison_profile_of(user: AbstractBaseUser) -> LiaisonProfile | None:
+    """The user's liaison profile with its programs, cached on the user for the request."""
+    if not hasattr(user, "_liaison_profile_cache"):
+        user._liaison_profile_cache = (
+            LiaisonProfile.objects.select_related("hospital")
+            .prefetch_related("programs")
+            .filter(user_id=user.pk)
+            .first()
+        )
+    return user._liaison_profile_cache
+
+
+def _liaison_scope(profile: LiaisonProfile) -> Q:
+    """Referrals sent to the liaison's hospital (or chosen programs) and not withdrawn.
+
+    Sent means: referred at some point (`referred_at`, cleared if the coordinator withdraws the
+    referral), past the pre-referral stages, and a snapshot exists for the very program it now
+    targets, so a lead whose target was changed after referral is not shown to the new hospital.
+    """
+    sent_to_target = ReferralSnapshot.objects.filter(
+        referral=OuterRef("pk"), program=OuterRef("target_program")
+    )
+    scope = Q(target_program__hospital_id=profile.hospital_id)
+    program_ids = [program.pk for program in profile.programs.all()]
+    if program_ids:
+        scope &= Q(target_program_id__in=program_ids)
+    return (
+        scope
+        & Q(referred_at__isnull=False)
+        & ~Q(stage__in=PRE_REFERRAL_STAGES)
+        & Q(Exists(sent_to_target))
+    )
+
+
+def referrals_visible_to(
+    user: AbstractBaseUser, queryset: QuerySet[Referral] | None = None
+) -> QuerySet[Referral]:
+    """The referrals `user` may see: a liaison only those sent to their hospital, anyone who may
+    view referrals all of them, everybody else none."""
+    leads = Referral.objects.all() if queryset is None else queryset
+    if not user.is_authenticated or not user.is_active:
+        return leads.none()
+    if is_liaison(user):
+        profile = liaison_profile_of(user)
+        return leads.none() if profile is None else leads.filter(_liaison_scope(profile))
+    if user.has_perm("referrals.view_referral"):
+        return leads
+    return leads.none()
+
+
+def referral_snapshot_data(referral: Referral) -> dict:
+    """What the hospital is sent: the patient, lines, failed-line count and the latest
+    eligibility check for the target, as plain JSON (the `ReferralSnapshot`)."""
+    patient = patient_for_eligibility(referral.patient_id)
+    lines = sorted(patient.treatment_lines.all(), key=lambda line: line.line_number)
+    program, trial = referral.target_program, referral.target_trial
+    checks = ScreeningRecord.objects.filter(referral=referral).select_related("recorded_by")
+    check = (checks.filter(program=program) if program else checks.filter(trial=trial)).first()
+    coordinator = referral.assigned_to
+    iso = _plain
+    return {
+        "referral": {
+            "id": referral.pk,
+            "received": referral.created_at.isoformat(),
+            "source": referral.get_source_display(),
+            "referring_physician": referral.referring_physician_name,
+        },
+        "target": {
+            "kind": "program" if program else "trial",
+            "name": str(program or trial or ""),
+            "hospital": program.hospital.name if program else "",
+        },
+        "coordinator": {
+            "name": (coordinator.get_full_name() or coordinator.get_username())
+            if coordinator
+            else "",
+            "email": coordinator.email if coordinator else "",
+        },
+        "patient": {
+            "name": str(patient),
+            **iso(patient, ["first_name", "last_name", "date_of_birth", "phone", "email"]),
+            "age": patient.age,
+            "sex": patient.get_sex_display(),
+            "city": patient.city,
+            "preferred_language": patient.get_preferred_language_display(),
+            "primary_condition": str(patient.primary_condition or ""),
+            "condition_other": patient.condition_other,
+            "other_conditions": [
+                str(c) for c in patient.other_conditions.all() if c != patient.primary_condition
+            ],
+            "diagnosis_year": patient.diagnosis_year,
+            "sledai_2k": patient.sledai_2k,
+            "das28": str(patient.das28) if patient.das28 is not None else None,
+            "mrss": patient.mrss,
+            "mg_adl": patient.mg_adl,
+            "exclusions": patient.exclusion_list,
+        },
+        "failed_line_count": patient.failed_line_count,
+        "treatment_lines": [
+            {
+                **iso(line, ["line_number", "start_date", "end_date", "notes"]),
+                "regimen": [therapy.name for therapy in line.therapies.all()],
+                "best_response": line.get_best_response_display(),
+                "reason_stopped": line.get_reason_stopped_display(),
+                "counts_as_failed": line.counts_as_failed,
+            }
+            for line in lines
+        ],
+        "eligibility": {
+            "candidate_name": check.candidate_name,
+            "verdict": check.verdict,
+            "verdict_label": check.get_verdict_display(),
+            "criteria": check.criteria,
+            "recorded_at": check.recorded_at.isoformat(),
+            "recorded_by": str(check.recorded_by or ""),
+        }
+        if check
+        else None,
+        "documents": [
+            {"kind": document.get_kind_display(), "filename": document.original_filename}
+            for document in referral.documents.all()
+        ],
+    }
+
+
+def sent_snapshot(referral: Referral) -> ReferralSnapshot | None:
+    """The snapshot sent to the lead's current target, from `referral.sent_snapshots`."""
+    return next(
+        (s for s in referral.sent_snapshots if s.program_id == referral.target_program_id), None
+    )
+
+
+SENT_SNAPSHOTS = Prefetch(
+    "snapshots",
+    queryset=ReferralSnapshot.objects.order_by("-taken_at", "-id"),
+    to_attr="sent_snapshots",
+)
+
+
+@dataclass(frozen=True)
+class HospitalFilters:
+    search: str = ""
+    show: str = "open"  # open, closed or all
+
+
+def liaison_referrals(
+    user: AbstractBaseUser, filters: HospitalFilters, page: int = 1
+) -> list[Referral]:
+    """The liaison's referrals: awaiting a decision first (longest waiting first), then the
+    rest by referral date. Two queries: the page of referrals and their snapshots."""
+    leads = referrals_visible_to(user).select_related("target_program__hospital", "assigned_to")
+    if filters.show == "open":
+        leads = leads.filter(stage__in=HOSPITAL_OPEN_STAGES)
+    elif filters.show == "closed":
+        leads = leads.exclude(stage__in=HOSPITAL_OPEN_STAGES)
+    search = filters.search.strip().lstrip("#")
+    if search.isdecimal():
+        leads = leads.filter(pk=int(search))
+    elif search:
+        leads = leads.filter(_patient_search(search))
+    awaiting = Case(
+        When(stage=Stage.REFERRED, hospital_decision_at__isnull=True, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    offset = (page - 1) * HOSPITAL_PAGE_SIZE
+    ordered = leads.annotate(awaiting=awaiting).order_by(
+        "awaiting",
+        Case(When(awaiting=0, then=F("referred_at"))).asc(nulls_last=True),
+        F("referred_at").desc(),
+        "-id",
+    )
+    return list(ordered.prefetch_related(SENT_SNAPSHOTS)[offset : offset + HOSPITAL_PAGE_SIZE + 1])
+
+
+HOSPITAL_EVENT_KINDS = (
+    EventKind.STAGE_CHANGE,
+    EventKind.RECEIPT_CONFIRMED,
+    EventKind.DOCUMENTS_REQUESTED,
+    EventKind.HOSPITAL_DATES,
+    EventKind.DOCUMENT_RECEIVED,
+)
+
+
+def referral_for_liaison_page(referral: Referral) -> Referral:
+    """The referral (already scoped) with its snapshots, documents and the hospital timeline:
+    what happened since it was sent, without the coordinator's own notes and calls."""
+    referral = (
+        Referral.objects.select_related("target_program__hospital", "assigned_to")
+        .prefetch_related(
+            SENT_SNAPSHOTS,
+            Prefetch("documents", queryset=LeadDocument.objects.order_by("-uploaded_at", "-id")),
+        )
+        .get(pk=referral.pk)
+    )
+    referral.hospital_timeline = list(
+        referral.events.filter(kind__in=HOSPITAL_EVENT_KINDS, created_at__gte=referral.referred_at)
+        .select_related("author")
+        .order_by("-created_at", "-id")[:TIMELINE_LIMIT]
+    )
+    return referral
+
+
+def hospital_open_counts(user: AbstractBaseUser) -> dict[str, int]:
+    """The liaison's open referrals by what they wait for: one query."""
+    return referrals_visible_to(user).aggregate(
+        awaiting_receipt=Count(
+            "id", filter=Q(stage=Stage.REFERRED, receipt_confirmed_at__isnull=True)
+        ),
+        awaiting_decision=Count(
+            "id", filter=Q(stage=Stage.REFERRED, hospital_decision_at__isnull=True)
+        ),
+        accepted=Count("id", filter=Q(stage=Stage.ACCEPTED)),
+        scheduled=Count("id", filter=Q(stage=Stage.SCHEDULED)),
+    )
+
+
+# The hospital's milestones, each as days after the referral: receipt confirmed, decision
+# (accepted or declined), consult (once its date has passed), infusion (treated leads only).
+HOSPITAL_MILESTONES = ("receipt confirmed", "hospital decision", "consult", "infusion")
+
+
+@dataclass
+class HospitalSideRow:
+    hospital: str
+    program: str  # "" for the hospital's total row
+    referred: int
+    treated: int
+    median_days: list[int | None]
+
+    @property
+    def treated_share(self) -> float | None:
+        return self.treated / self.referred if self.referred else None
+
+
+def _days_after_referral(today: datetime.date) -> list:
+    referred_on = TruncDate("referred_at")
+    treated = Exists(
+        ReferralEvent.objects.filter(
+            referral=OuterRef("pk"), kind=EventKind.STAGE_CHANGE, to_stage=Stage.TREATED
+        )
+    )
+
+    def days(end, condition: Q | None = None):
+        wait = ExpressionWrapper(end - referred_on, output_field=DurationField())
+        if condition is None:
+            return wait
+        return Case(When(condition, then=wait), output_field=DurationField())
+
+    return [
+        days(TruncDate("receipt_confirmed_at")),
+        days(TruncDate("hospital_decision_at")),
+        days(F("consult_date"), Q(consult_date__lte=today)),
+        days(F("scheduled_for"), Q(treated)),
+    ]
+
+
+def _hospital_side_leads(period: Period, hospital_id: int | None) -> QuerySet[Referral]:
+    leads = Referral.objects.filter(
+        target_program__isnull=False,
+        referred_at__gte=period.start,
+        referred_at__lt=period.end,
+    )
+    if hospital_id is not None:
+        leads = leads.filter(target_program__hospital_id=hospital_id)
+    return leads
+
+
+def _group_medians(leads: QuerySet[Referral], group: str, today: datetime.date) -> dict:
+    """{group id: [median days per milestone]}, nearest-rank, in one windowed query.
+
+    Each milestone's waits are numbered within the group (nulls last) and counted; the rows
+    holding a median (row number = ceil(count / 2)) are the only ones returned.
+    """
+    waits = _days_after_referral(today)
+    annotated = leads.annotate(
+        **{f"wait_{i}": wait for i, wait in enumerate(waits)},
+    )
+    windows = {}
+    for i in range(len(waits)):
+        windows[f"rank_{i}"] = Window(
+            RowNumber(),
+            partition_by=[F(group)],
+            order_by=[F(f"wait_{i}").asc(nulls_last=True), F("id").asc()],
+        )
+        windows[f"count_{i}"] = Window(Count(f"wait_{i}"), partition_by=[F(group)])
+    annotated = annotated.annotate(**windows)
+    is_median = Q()
+    for i in range(len(waits)):
+        is_median |= Q(**{f"rank_{i}": (F(f"count_{i}") + 1) / 2})
+    rows = annotated.filter(is_median).values(
+        group,
+        *(f"wait_{i}" for i in range(len(waits))),
+        *(f"rank_{i}" for i in range(len(waits))),
+        *(f"count_{i}" for i in range(len(waits))),
+    )
+    medians: dict = {}
+    for row in rows:
+        found = medians.setdefault(row[group], [None] * len(waits))
+        for i in range(len(waits)):
+            if row[f"count_{i}"] and row[f"rank_{i}"] == (row[f"count_{i}"] + 1) // 2:
+                found[i] = row[f"wait_{i}"].days
+    return medians
+
+
+def dashboard_hospital_side(
+    period: Period, today: datetime.date, hospital_id: int | None = None
+) -> list[HospitalSideRow]:
+    """Per hospital (a total row) and program: leads referred in the period, how many were
+    treated, and the median days from referral to each hospital milestone. Three queries."""
+    leads = _hospital_side_leads(period, hospital_id)
+    treated = Exists(
+        ReferralEvent.objects.filter(
+            referral=OuterRef("pk"), kind=EventKind.STAGE_CHANGE, to_stage=Stage.TREATED
+        )
+    )
+    counts = (
+        leads.values(
+            "target_program_id",
+            "target_program__name",
+            "target_program__hospital_id",
+            "target_program__hospital__name",
+        )
+        .annotate(referred=Count("id"), treated=Count("id", filter=Q(treated)))
+        .order_by("target_program__hospital__name", "target_program__name")
+    )
+    by_program = _group_medians(leads, "target_program_id", today)
+    by_hospital = _group_medians(leads, "target_program__hospital_id", today)
+    rows: list[HospitalSideRow] = []
+    totals: dict[int, HospitalSideRow] = {}
+    for count in counts:
+        hospital_id_ = count["target_program__hospital_id"]
+        total = totals.get(hospital_id_)
+        if total is None:
+            total = totals[hospital_id_] = HospitalSideRow(
+                hospital=count["target_program__hospital__name"],
+                program="",
+                referred=0,
+                treated=0,
+                median_days=by_hospital.get(hospital_id_, [None] * len(HOSPITAL_MILESTONES)),
+            )
+            rows.append(total)
+        total.referred += count["referred"]
+        total.treated += count["treated"]
+        rows.append(
+            HospitalSideRow(
+                hospital=count["target_program__hospital__name"],
+                program=count["target_program__name"],
+                referred=count["referred"],
+                treated=count["treated"],
+                median_days=by_program.get(
+                    count["target_program_id"], [None] * len(HOSPITAL_MILESTONES)
+                ),
+            )
+        )
+    return rows
 
 
 # --- hand-off: the referral packet and the FHIR export -----------------------------------

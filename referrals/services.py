@@ -30,6 +30,7 @@ from referrals.models import (
     PriorTreatmentLine,
     Referral,
     ReferralEvent,
+    ReferralSnapshot,
     ScreeningRecord,
     Source,
     Stage,
@@ -133,9 +134,22 @@ def referral_transition(
     screen_failure_criterion: str = "",
     note: str = "",
     scheduled_for: datetime.date | None = None,
+    role: str = pipeline.Role.COORDINATOR,
+    hospital_decline_reason: str = "",
+    notify_coordinator: bool = True,
 ) -> Referral:
-    """Move a lead to another stage if the pipeline allows it, with its timeline event."""
+    """Move a lead to another stage if the pipeline allows it, with its timeline event.
+
+    `role` says who moves it; a hospital liaison always moves as one, only the moves in
+    `pipeline.LIAISON_MOVES` and only on a lead referred to their hospital. A hospital's move
+    tells the coordinator (an e-mail task after commit, unless `notify_coordinator` is off
+    because the caller sends one for several events, and the queue's badge). Moving to
+    "referred" takes the `ReferralSnapshot` the hospital will read.
+    """
+    role = _role_of(by, role)
     current = _locked(referral, expected_version)
+    if role == pipeline.Role.LIAISON:
+        _check_liaison_scope(current, by)
     from_stage = current.stage
     if pipeline.is_reopen(from_stage, to_stage):
         to_stage = _stage_before_closing(current)
@@ -149,8 +163,18 @@ def referral_transition(
         close_detail=close_detail,
         screen_failure_criterion=screen_failure_criterion,
         note=note,
+        hospital_decline_reason=hospital_decline_reason,
+        infusion_date=scheduled_for or current.scheduled_for,
     )
-    problems = pipeline.transition_problems(from_stage, to_stage, facts)
+    problems = pipeline.transition_problems(from_stage, to_stage, facts, role)
+    if not problems and role == pipeline.Role.LIAISON and scheduled_for:
+        problems = pipeline.hospital_date_problems(
+            stage=from_stage,
+            referred_on=_referred_on(current),
+            consult=current.consult_date,
+            apheresis=current.apheresis_date,
+            infusion=scheduled_for,
+        )
     if problems:
         raise ReferralError(" ".join(problems))
 
@@ -167,7 +191,19 @@ def referral_transition(
         current.screen_failure_criterion = ""
     if scheduled_for:
         current.scheduled_for = scheduled_for
+    _hospital_side_on_move(current, from_stage, to_stage, now, hospital_decline_reason)
+    if role == pipeline.Role.LIAISON:
+        current.hospital_update_at = now
     _save_new_version(current)
+    if to_stage == Stage.REFERRED and from_stage != Stage.CLOSED:
+        ReferralSnapshot.objects.create(
+            referral=current,
+            program=current.target_program,
+            trial=current.target_trial,
+            data=selectors.referral_snapshot_data(current),
+            taken_by=by,
+            taken_at=now,
+        )
     body = note.strip()
     if to_stage == Stage.CLOSED:
         body = " — ".join(
@@ -176,13 +212,52 @@ def referral_transition(
                 [
                     current.get_close_reason_display(),
                     current.get_screen_failure_criterion_display(),
+                    current.get_hospital_decline_reason_display(),
                     close_detail.strip(),
                     body,
                 ],
             )
         )
-    _event(current, EventKind.STAGE_CHANGE, by, body, from_stage=from_stage, to_stage=to_stage)
+    if role == pipeline.Role.LIAISON:
+        body = " ".join(filter(None, [f"By {_hospital_of(by)}.", body]))
+    event = _event(
+        current, EventKind.STAGE_CHANGE, by, body, from_stage=from_stage, to_stage=to_stage
+    )
+    if role == pipeline.Role.LIAISON and notify_coordinator:
+        _notify_coordinator(current, [event])
     return current
+
+
+def _hospital_side_on_move(
+    referral: Referral, from_stage: str, to_stage: str, now, decline_reason: str
+) -> None:
+    """Keep the hospital's dates in step with the stage.
+
+    A new referral starts the hospital side afresh; withdrawing it (back to "eligible") clears
+    `referred_at`, which takes it off the hospital's list; the first acceptance or hospital
+    decline is the hospital's decision, and a decision implies the referral was received.
+    """
+    if to_stage == Stage.REFERRED and from_stage != Stage.CLOSED:
+        referral.referred_at = now
+        referral.receipt_confirmed_at = referral.hospital_decision_at = None
+        referral.hospital_decline_reason = ""
+        referral.consult_date = referral.apheresis_date = None
+    elif from_stage == Stage.REFERRED and to_stage == Stage.ELIGIBLE:
+        referral.referred_at = None
+    elif from_stage == Stage.CLOSED:
+        referral.hospital_decline_reason = ""
+        if to_stage == Stage.REFERRED:
+            referral.hospital_decision_at = None
+    decided = (from_stage == Stage.REFERRED and to_stage == Stage.ACCEPTED) or (
+        from_stage in (Stage.REFERRED, Stage.ACCEPTED)
+        and to_stage == Stage.CLOSED
+        and referral.close_reason == CloseReason.DECLINED_BY_HOSPITAL
+    )
+    if decided:
+        referral.hospital_decision_at = referral.hospital_decision_at or now
+        referral.receipt_confirmed_at = referral.receipt_confirmed_at or now
+        if to_stage == Stage.CLOSED:
+            referral.hospital_decline_reason = decline_reason
 
 
 def _stage_before_closing(referral: Referral) -> str:
@@ -678,7 +753,12 @@ def patient_erase(*, patient: Patient, by: AbstractBaseUser | None, reason: str)
         next_action="",
         consent_text="",
     )
-    ReferralEvent.objects.filter(referral__patient=patient, kind__in=NOTE_KINDS).update(body=ERASED)
+    ReferralEvent.objects.filter(
+        referral__patient=patient, kind__in=[*NOTE_KINDS, EventKind.DOCUMENTS_REQUESTED]
+    ).update(body=ERASED)
+    for snapshot in ReferralSnapshot.objects.filter(referral__patient=patient):
+        snapshot.data = _erased_snapshot(snapshot.data)
+        snapshot.save(update_fields=["data"])
     Task.objects.filter(referral__patient=patient).update(title=ERASED)
     patient_documents = LeadDocument.objects.filter(referral__patient=patient)
     stored = [name for name in patient_documents.values_list("file", flat=True) if name]
@@ -947,3 +1027,202 @@ def follow_up_visit_record(
         f"({done_on:%d %b %Y}): {measures}; drug-free remission: {remission}.{task_done}",
     )
     return visit
+
+
+# --- the hospital side ---------------------------------------------------------------------
+# What a hospital liaison does on a referral sent to their hospital. Every action checks the
+# liaison's scope, writes a timeline event, marks the lead for the coordinator's queue and
+# queues an e-mail to the coordinator once the transaction commits. Accepting, declining,
+# scheduling and reporting the treatment are stage moves through `referral_transition`.
+
+
+def _role_of(by: AbstractBaseUser | None, role: str) -> pipeline.Role:
+    """A liaison always acts as one, whatever the caller says."""
+    if by is not None and selectors.is_liaison(by):
+        return pipeline.Role.LIAISON
+    return pipeline.Role(role)
+
+
+def _check_liaison_scope(referral: Referral, by: AbstractBaseUser | None) -> None:
+    if by is None or not selectors.referrals_visible_to(by).filter(pk=referral.pk).exists():
+        raise ReferralError(f"Lead #{referral.pk} was not referred to your hospital.")
+
+
+def _hospital_of(by: AbstractBaseUser | None) -> str:
+    profile = selectors.liaison_profile_of(by) if by is not None else None
+    return profile.hospital.name if profile else "the hospital"
+
+
+def _referred_on(referral: Referral) -> datetime.date | None:
+    return timezone.localdate(referral.referred_at) if referral.referred_at else None
+
+
+def _notify_coordinator(referral: Referral, events: list[ReferralEvent]) -> None:
+    event_ids = [event.pk for event in events]
+    transaction.on_commit(
+        lambda: tasks.hospital_update_notify.enqueue(referral_id=referral.pk, event_ids=event_ids)
+    )
+
+
+def _liaison_locked(
+    referral: Referral, by: AbstractBaseUser | None, expected_version: int | None = None
+) -> Referral:
+    if by is None or not selectors.is_liaison(by):
+        raise ReferralError("Only a hospital liaison can do this.")
+    if expected_version is None:
+        current = Referral.objects.select_for_update().get(pk=referral.pk)
+    else:
+        current = _locked(referral, expected_version)
+    _check_liaison_scope(current, by)
+    return current
+
+
+@transaction.atomic
+def hospital_confirm_receipt(
+    *, referral: Referral, by: AbstractBaseUser | None, expected_version: int
+) -> Referral:
+    """The hospital says it has the referral; the coordinator stops chasing it."""
+    current = _liaison_locked(referral, by, expected_version)
+    if current.stage != Stage.REFERRED:
+        raise ReferralError("Receipt is confirmed while the referral awaits the hospital.")
+    if current.receipt_confirmed_at:
+        when = timezone.localtime(current.receipt_confirmed_at)
+        raise ReferralError(f"Receipt was already confirmed on {when:%d %b %Y}.")
+    now = timezone.now()
+    current.receipt_confirmed_at = current.hospital_update_at = now
+    _save_new_version(current)
+    event = _event(
+        current, EventKind.RECEIPT_CONFIRMED, by, f"{_hospital_of(by)} received the referral."
+    )
+    _notify_coordinator(current, [event])
+    return current
+
+
+@transaction.atomic
+def hospital_request_documents(
+    *, referral: Referral, by: AbstractBaseUser | None, message: str
+) -> ReferralEvent:
+    """The hospital needs more before it decides: a timeline event with its message and a task
+    for the coordinator, due in two working days."""
+    current = _liaison_locked(referral, by)
+    if current.stage not in selectors.HOSPITAL_OPEN_STAGES:
+        raise ReferralError("Documents can be requested while the referral is open.")
+    if not message.strip():
+        raise ReferralError("Say which documents the hospital needs.")
+    hospital = _hospital_of(by)
+    now = timezone.now()
+    Referral.objects.filter(pk=current.pk).update(hospital_update_at=now)
+    event = _event(current, EventKind.DOCUMENTS_REQUESTED, by, message.strip())
+    if current.assigned_to_id:
+        Task.objects.create(
+            referral=current,
+            title=f"Send the documents {hospital} asked for",
+            due_on=pipeline.contact_due_date(timezone.localdate(now)),
+            assignee_id=current.assigned_to_id,
+            created_by=by,
+        )
+    _notify_coordinator(current, [event])
+    return event
+
+
+def _describe_dates(referral: Referral) -> str:
+    parts = [
+        (label, day)
+        for label, day in (
+            ("consult", referral.consult_date),
+            ("apheresis", referral.apheresis_date),
+            ("infusion", referral.scheduled_for),
+        )
+        if day
+    ]
+    text = " · ".join(f"{label} {day:%d %b %Y}" for label, day in parts)
+    return text[:1].upper() + text[1:]
+
+
+@transaction.atomic
+def hospital_set_dates(
+    *,
+    referral: Referral,
+    by: AbstractBaseUser | None,
+    expected_version: int,
+    consult_date: datetime.date | None,
+    apheresis_date: datetime.date | None,
+    infusion_date: datetime.date | None,
+) -> Referral:
+    """Propose or change the consult, apheresis and infusion dates.
+
+    The consult comes first, apheresis and infusion only once the hospital accepted and never
+    before the consult (`pipeline.hospital_date_problems`). An accepted referral that gets its
+    infusion date is scheduled in the same transaction; a scheduled one keeps an infusion date.
+    """
+    current = _liaison_locked(referral, by, expected_version)
+    problems = pipeline.hospital_date_problems(
+        stage=current.stage,
+        referred_on=_referred_on(current),
+        consult=consult_date,
+        apheresis=apheresis_date,
+        infusion=infusion_date,
+    )
+    if current.stage == Stage.SCHEDULED and not infusion_date:
+        problems.append("A scheduled referral keeps its infusion date; change it instead.")
+    if problems:
+        raise ReferralError(" ".join(problems))
+    new = (consult_date, apheresis_date, infusion_date)
+    if new == (current.consult_date, current.apheresis_date, current.scheduled_for):
+        raise ReferralError("The dates are unchanged.")
+    now = timezone.now()
+    current.consult_date, current.apheresis_date = consult_date, apheresis_date
+    current.scheduled_for = infusion_date
+    current.hospital_update_at = now
+    _save_new_version(current)
+    events = [_event(current, EventKind.HOSPITAL_DATES, by, _describe_dates(current))]
+    if current.stage == Stage.ACCEPTED and infusion_date:
+        current = referral_transition(
+            referral=current,
+            to_stage=Stage.SCHEDULED,
+            by=by,
+            expected_version=current.version,
+            role=pipeline.Role.LIAISON,
+            notify_coordinator=False,
+        )
+        events.append(current.events.order_by("-id").first())
+    _notify_coordinator(current, events)
+    return current
+
+
+@transaction.atomic
+def coordinator_seen_mark(*, referral: Referral, by: AbstractBaseUser | None) -> None:
+    """The assigned coordinator opened the lead: its hospital-update badge goes away.
+
+    Not a change to the lead (no version, no history), so it never conflicts with a save.
+    """
+    if by is None or (referral.assigned_to_id and referral.assigned_to_id != by.pk):
+        return
+    Referral.objects.filter(pk=referral.pk).update(coordinator_seen_at=timezone.now())
+
+
+def _erased_snapshot(data: dict) -> dict:
+    """A snapshot without the patient's identity or free text; the clinical summary stays."""
+    patient = {
+        **data.get("patient", {}),
+        "name": f"{ERASED}",
+        "first_name": ERASED,
+        "last_name": ERASED,
+        "date_of_birth": None,
+        "age": None,
+        "phone": "",
+        "email": "",
+        "city": "",
+        "condition_other": "",
+        "exclusions": [],
+    }
+    lines = [{**line, "notes": ""} for line in data.get("treatment_lines", [])]
+    referral = {**data.get("referral", {}), "referring_physician": ""}
+    documents = [{**d, "filename": ERASED} for d in data.get("documents", [])]
+    return {
+        **data,
+        "patient": patient,
+        "treatment_lines": lines,
+        "referral": referral,
+        "documents": documents,
+    }

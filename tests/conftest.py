@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from tests.factories import UserFactory
+from tests.factories import HospitalFactory, UserFactory, make_liaison
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
 # thread with a running loop unless told this is deliberate.
@@ -44,4 +44,33 @@ def coordinator_client(client, coordinator):
 @pytest.fixture
 def admin_client_(client, admin_user):
     client.force_login(admin_user)
+    return client
+
+
+# --- the hospital side: two hospitals, a liaison each ----------------------------------------
+
+
+@pytest.fixture
+def hospital(db):
+    return HospitalFactory(name="Sheba Medical Center")
+
+
+@pytest.fixture
+def hospital_b(db):
+    return HospitalFactory(name="Hadassah Medical Center")
+
+
+@pytest.fixture
+def liaison(hospital):
+    return make_liaison("liaison", hospital)
+
+
+@pytest.fixture
+def liaison_b(hospital_b):
+    return make_liaison("liaison_b", hospital_b)
+
+
+@pytest.fixture
+def liaison_client(client, liaison):
+    client.force_login(liaison)
     return client

@@ -197,3 +197,39 @@ class LeadDocumentFactory(DjangoModelFactory):
     size = 2048
     sha256 = "0" * 64
     uploaded_by = factory.SubFactory(UserFactory, role="Coordinator")
+
+
+# --- the hospital side ---------------------------------------------------------------------
+
+
+def make_liaison(username: str, hospital, programs=()):
+    """A hospital liaison: a staff user in the liaison group with a profile for `hospital`."""
+    from referrals.models import LiaisonProfile
+
+    user = UserFactory(username=username, role="Hospital liaison")
+    profile = LiaisonProfile.objects.create(user=user, hospital=hospital)
+    profile.programs.set(programs)
+    return user
+
+
+def referred_lead(program, *, coordinator, **patient_fields):
+    """A lead with a failed line and an eligible check, referred to `program` through the
+    transition service (so it has its `ReferralSnapshot` and `referred_at`)."""
+    from referrals import services
+    from referrals.models import ScreeningRecord
+
+    patient = PatientFactory(**patient_fields)
+    PriorTreatmentLineFactory(patient=patient, line_number=1)
+    referral = ReferralFactory(
+        patient=patient, stage=Stage.ELIGIBLE, assigned_to=coordinator, target_program=program
+    )
+    ScreeningRecord.objects.create(
+        referral=referral,
+        program=program,
+        candidate_name=str(program),
+        verdict="eligible",
+        criteria=[{"name": "Condition", "result": "pass", "detail": "Diagnosis matches."}],
+    )
+    return services.referral_transition(
+        referral=referral, to_stage=Stage.REFERRED, by=coordinator, expected_version=1
+    )
