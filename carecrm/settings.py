@@ -297,6 +297,21 @@ UNFOLD = {
         "show_all_applications": False,
         "navigation": [
             {
+                # The hospital liaison's pages; superusers hold every permission but are not one.
+                "title": _("Hospital"),
+                "items": [
+                    {
+                        "title": _("Referrals to my hospital"),
+                        "icon": "local_hospital",
+                        "link": reverse_lazy("hospital:referrals"),
+                        "permission": lambda request: (
+                            request.user.has_perm("referrals.work_hospital_referrals")
+                            and not request.user.is_superuser
+                        ),
+                    },
+                ],
+            },
+            {
                 "title": _("Referrals"),
                 "items": [
                     {
@@ -384,6 +399,14 @@ UNFOLD = {
                         "icon": "group",
                         "link": reverse_lazy("admin:auth_group_changelist"),
                         "permission": lambda request: request.user.has_perm("auth.view_group"),
+                    },
+                    {
+                        "title": _("Hospital liaisons"),
+                        "icon": "badge",
+                        "link": reverse_lazy("admin:referrals_liaisonprofile_changelist"),
+                        "permission": lambda request: request.user.has_perm(
+                            "referrals.view_liaisonprofile"
+                        ),
                     },
                 ],
             },

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Coordinator pages live inside the admin site's chrome, ahead of its catch-all patterns.
     path("admin/work/", include("referrals.urls")),
+    path("admin/hospital/", include("referrals.urls_hospital")),
     path("admin/two-factor/", include(twofactor_patterns)),
     path("admin/", admin.site.urls),
     path("check-eligibility/", include("referrals.urls_intake")),

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
+from django.contrib.auth.models import Group
 from django.db.models import Prefetch
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,10 +20,12 @@ from referrals.models import (
     AccessAction,
     AccessLog,
     LeadDocument,
+    LiaisonProfile,
     Patient,
     PriorTreatmentLine,
     Referral,
     ReferralEvent,
+    ReferralSnapshot,
     ScreeningRecord,
     Stage,
     Task,
@@ -603,6 +606,69 @@ class AccessLogAdmin(ModelAdmin):
     list_filter = ["action", "user"]
     list_select_related = ["user", "referral__patient", "patient"]
     search_fields = ["patient__last_name", "detail"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class LiaisonProfileForm(forms.ModelForm):
+    class Meta:
+        model = LiaisonProfile
+        fields = ["user", "hospital", "programs"]
+
+    def clean(self):
+        cleaned = super().clean()
+        hospital, programs = cleaned.get("hospital"), cleaned.get("programs")
+        if hospital and programs:
+            foreign = [str(program) for program in programs if program.hospital_id != hospital.pk]
+            if foreign:
+                raise forms.ValidationError(
+                    f"These programs are not at {hospital}: {', '.join(foreign)}."
+                )
+        return cleaned
+
+
+@admin.register(LiaisonProfile)
+class LiaisonProfileAdmin(ModelAdmin):
+    """Who answers for which hospital. Saving a profile puts the user in the liaison group."""
+
+    form = LiaisonProfileForm
+    list_display = ["user", "hospital", "program_list"]
+    list_filter = ["hospital"]
+    list_select_related = ["user", "hospital"]
+    search_fields = ["user__username", "user__first_name", "user__last_name", "hospital__name"]
+    autocomplete_fields = ["user"]
+    filter_horizontal = ["programs"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("programs")
+
+    @display(description="Programs")
+    def program_list(self, obj: LiaisonProfile) -> str:
+        return ", ".join(program.name for program in obj.programs.all()) or "All programs"
+
+    def save_model(self, request, obj: LiaisonProfile, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        obj.user.groups.add(Group.objects.get(name=selectors.LIAISON_GROUP))
+
+
+@admin.register(ReferralSnapshot)
+class ReferralSnapshotAdmin(ModelAdmin):
+    """What each hospital was sent, read-only: written by the referral, never edited."""
+
+    list_display = ["taken_at", "referral", "program", "trial", "taken_by"]
+    list_select_related = ["referral__patient", "program__hospital", "trial", "taken_by"]
+    search_fields = ["referral__patient__last_name"]
+    fields = ["referral", "program", "trial", "taken_by", "taken_at", "data"]
+    readonly_fields = fields
     show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:

@@ -199,8 +199,9 @@ def test_it_keeps_the_dashboard_query_count_flat(
     # stage changes, 7 leads received, 8 stages reached, 9 leads that reached each milestone,
     # 10-17 the median and 90th-percentile wait for each of four milestones, 18 screen
     # failures, 19 leads by condition, 20 leads by source, 21 program capacity, 22 workload,
-    # 23 outcomes after CAR-T (patients treated, 6-month remission, CRS ≥ 2).
-    with django_assert_num_queries(23):
+    # 23 outcomes after CAR-T (patients treated, 6-month remission, CRS ≥ 2), 24-26 the hospital
+    # side (referred and treated per program, median waits per program, then per hospital).
+    with django_assert_num_queries(26):
         response = admin_client.get(reverse("admin:index"))
 
     assert response.status_code == 200

@@ -23,6 +23,7 @@ from referrals.models import (
     AccessLog,
     ReferralEvent,
     ScreeningRecord,
+    Stage,
     Task,
 )
 from tests.factories import (
@@ -34,21 +35,32 @@ from tests.factories import (
     TherapyFactory,
     TrialFactory,
     UserFactory,
+    referred_lead,
 )
 
-ROLES = ("anonymous", "inactive", "coordinator", "coordinator2", "admin")
+ROLES = ("anonymous", "inactive", "coordinator", "coordinator2", "admin", "liaison", "liaison_b")
 LOGIN = "login"  # a redirect to the admin login page
 OK, DENIED, MISSING, NOT_ALLOWED, REDIRECT = 200, 403, 404, 405, 302
 
 
-def staff(coordinator, admin, *, anonymous=LOGIN, inactive=LOGIN):
+def staff(coordinator, admin, *, anonymous=LOGIN, inactive=LOGIN, liaison=DENIED, liaison_b=None):
+    """The status per role. "liaison" is hospital A's liaison and "liaison_b" hospital B's: the
+    URLs name a lead referred to hospital A, so where A's liaison gets 200, B's gets 404.
+    Liaisons are refused everything else (403) unless an entry says otherwise."""
     return {
         "anonymous": anonymous,
         "inactive": inactive,
         "coordinator": coordinator,
         "coordinator2": coordinator,
         "admin": admin,
+        "liaison": liaison,
+        "liaison_b": liaison if liaison_b is None else liaison_b,
     }
+
+
+def liaisons_only(liaison, liaison_b=None):
+    """A hospital liaison's page: coordinators and admins get 403."""
+    return staff(DENIED, DENIED, liaison=liaison, liaison_b=liaison_b)
 
 
 def everyone(status):
@@ -67,6 +79,8 @@ ADMIN_MODELS = {
     "referrals.screeningrecord": ("read", "read"),
     "referrals.accesslog": (None, "read"),
     "referrals.leaddocument": (None, "read"),
+    "referrals.liaisonprofile": (None, "edit"),
+    "referrals.referralsnapshot": (None, "read"),
     "trials.condition": ("view", "edit"),
     "trials.therapy": ("view", "edit"),
     "trials.hospital": ("view", "edit"),
@@ -105,6 +119,7 @@ def _admin_model_entries() -> dict[str, dict]:
     # in use. Patients, lines and referrals are never deleted: they are erased.
     for model in (
         "referrals.task",
+        "referrals.liaisonprofile",
         "trials.condition",
         "trials.therapy",
         "trials.hospital",
@@ -127,16 +142,22 @@ MATRIX = {
         "coordinator": REDIRECT,
         "coordinator2": REDIRECT,
         "admin": REDIRECT,
+        "liaison": REDIRECT,
+        "liaison_b": REDIRECT,
     },
-    "admin:logout": staff(NOT_ALLOWED, NOT_ALLOWED, anonymous=REDIRECT, inactive=REDIRECT),
-    "admin:password_change": staff(OK, OK),
-    "admin:password_change_done": staff(OK, OK),
-    "admin:index": staff(OK, OK),
-    "admin:search": staff(OK, OK),
+    "admin:logout": staff(
+        NOT_ALLOWED, NOT_ALLOWED, anonymous=REDIRECT, inactive=REDIRECT, liaison=NOT_ALLOWED
+    ),
+    "admin:password_change": staff(OK, OK, liaison=OK),
+    "admin:password_change_done": staff(OK, OK, liaison=OK),
+    # A liaison's index shows their hospital's side only; the model search finds nothing.
+    "admin:index": staff(OK, OK, liaison=OK),
+    "admin:search": staff(OK, OK, liaison=OK),
     "admin:autocomplete": staff(DENIED, DENIED),  # refused without a model and field
-    "admin:jsi18n": staff(OK, OK),
-    "admin:view_on_site": staff(REDIRECT, REDIRECT),
-    "admin:app_list": staff(OK, OK),
+    "admin:jsi18n": staff(OK, OK, liaison=OK),
+    # Redirects to the coordinators' lead page, which refuses a liaison.
+    "admin:view_on_site": staff(REDIRECT, REDIRECT, liaison=REDIRECT),
+    "admin:app_list": staff(OK, OK, liaison=MISSING),  # no app the liaison may see
     "admin:auth_user_password_change": staff(DENIED, OK),
     "admin:otp_totp_totpdevice_config": staff(DENIED, DENIED),
     "admin:otp_totp_totpdevice_qrcode": staff(DENIED, DENIED),
@@ -152,7 +173,9 @@ MATRIX = {
     "admin:referrals_screeningrecord_export_csv": staff(OK, OK),
     "admin:referrals_screeningrecord_export_xlsx": staff(OK, OK),
     "admin:referrals_referral_import": staff(OK, OK),
-    "admin:referrals_referral_process_import": staff(NOT_ALLOWED, NOT_ALLOWED),  # POST only
+    "admin:referrals_referral_process_import": staff(  # POST only, checked first
+        NOT_ALLOWED, NOT_ALLOWED, liaison=NOT_ALLOWED
+    ),
     "admin:trials_trial_import_from_ctgov": staff(DENIED, OK),
     # Privacy.
     "admin:referrals_patient_export_data": staff(DENIED, OK),
@@ -166,8 +189,16 @@ MATRIX = {
     "referrals:lead_packet_pdf": staff(OK, OK),
     "referrals:lead_fhir": staff(OK, OK),
     # Two-factor sign-in pages: any signed-in user.
-    "twofactor:verify": staff(OK, OK),
-    "twofactor:setup": staff(OK, OK),
+    "twofactor:verify": staff(OK, OK, liaison=OK),
+    "twofactor:setup": staff(OK, OK, liaison=OK),
+    # The hospital liaison's pages: hospital A's referral is a 404 for hospital B's liaison.
+    "hospital:referrals": liaisons_only(OK),
+    "hospital:referral": liaisons_only(OK, MISSING),
+    "hospital:document": liaisons_only(OK, MISSING),
+    **{
+        f"hospital:{name}": liaisons_only(NOT_ALLOWED)  # POST only
+        for name in ("receipt", "request_documents", "accept", "decline", "dates", "treated")
+    },
     **{
         f"referrals:{name}": staff(NOT_ALLOWED, NOT_ALLOWED)  # POST only
         for name in (
@@ -195,9 +226,11 @@ UNNAMED = {
     # The root redirects to the admin index.
     "": everyone(REDIRECT),
     # Old-style admin object URLs redirect to the change page; the catch-all 404s or logs in.
-    r"admin/(?P<url>.*)$": staff(MISSING, MISSING),
+    r"admin/(?P<url>.*)$": staff(MISSING, MISSING, liaison=MISSING),
     **{
-        f"admin/{model.replace('.', '/')}/<path:object_id>/": staff(REDIRECT, REDIRECT)
+        f"admin/{model.replace('.', '/')}/<path:object_id>/": staff(
+            REDIRECT, REDIRECT, liaison=REDIRECT
+        )
         for model in ADMIN_MODELS
     },
 }
@@ -228,12 +261,16 @@ def test_it_has_an_entry_for_every_url():
 
 
 @pytest.fixture
-def objects(db, coordinator, admin_user, settings, tmp_path):
-    """One of everything, for the URL arguments."""
+def objects(db, coordinator, admin_user, settings, tmp_path, hospital, hospital_b):
+    """One of everything, for the URL arguments.
+
+    The lead is referred to a program of hospital A; hospital B's liaison has a referral of
+    their own (so neither list is empty) but not this one.
+    """
     settings.PRIVATE_STORAGE_ROOT = tmp_path
     line = PriorTreatmentLineFactory(therapies=[TherapyFactory()])
     referral = ReferralFactory(patient=line.patient, assigned_to=coordinator)
-    program = ProgramFactory(conditions=[ConditionFactory()])
+    program = ProgramFactory(hospital=hospital, conditions=[ConditionFactory()])
     referral.target_program = program  # so the referral packet can be prepared
     referral.save()
     event = ReferralEvent.objects.create(referral=referral, kind="note", body="x")
@@ -243,6 +280,12 @@ def objects(db, coordinator, admin_user, settings, tmp_path):
     screening = ScreeningRecord.objects.create(
         referral=referral, program=program, candidate_name="X", verdict="eligible", criteria=[]
     )
+    referral.stage = Stage.ELIGIBLE
+    referral.save()
+    referral = services.referral_transition(
+        referral=referral, to_stage=Stage.REFERRED, by=coordinator, expected_version=1
+    )
+    referred_lead(ProgramFactory(hospital=hospital_b), coordinator=coordinator)
     log = AccessLog.objects.create(user=admin_user, action=AccessAction.EXPORT)
     document = services.document_upload(
         referral=referral,
@@ -307,7 +350,9 @@ def _url(name, route, objects) -> str:
     for parameter in re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", route):
         parameter = next(p for p in parameter if p)
         kwargs[parameter] = {
-            "pk": referral.pk if name.startswith("referrals:") else (target.pk if target else 1),
+            "pk": referral.pk
+            if name.startswith(("referrals:", "hospital:"))
+            else (target.pk if target else 1),
             "object_id": target.pk if target else 1,
             "id": target.pk if target else 1,
             "task_pk": objects["referrals.task"].pk,
@@ -321,7 +366,7 @@ def _url(name, route, objects) -> str:
 
 
 @pytest.fixture
-def clients(client, coordinator, coordinator2, admin_user, django_user_model):
+def clients(client, coordinator, coordinator2, admin_user, liaison, liaison_b):
     from django.test import Client
 
     signed_in = {}
@@ -329,6 +374,8 @@ def clients(client, coordinator, coordinator2, admin_user, django_user_model):
         ("coordinator", coordinator),
         ("coordinator2", coordinator2),
         ("admin", admin_user),
+        ("liaison", liaison),
+        ("liaison_b", liaison_b),
         ("inactive", UserFactory(username="inactive", role="Coordinator", is_active=False)),
     ):
         signed_in[role] = Client()

@@ -8,16 +8,23 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
+from referrals import selectors
 from referrals.models import Referral
 
 
 def staff_page(permission: str) -> Callable:
-    """Admin login for anonymous or non-staff users, 403 without `permission`."""
+    """Admin login for anonymous or non-staff users, 403 without `permission`.
+
+    A hospital liaison gets 403 on every page but their own (`liaison_page`), whatever other
+    permissions they were given by mistake.
+    """
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.has_perm(permission):
+                raise PermissionDenied
+            if permission != selectors.LIAISON_PERMISSION and selectors.is_liaison(request.user):
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
@@ -26,15 +33,35 @@ def staff_page(permission: str) -> Callable:
     return decorate
 
 
-def _get_referral_for_staff(request: HttpRequest, pk: int) -> Referral:
-    """The one way a coordinator page fetches a lead: 404 if missing, 403 without rights.
+def liaison_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A hospital liaison's page: admin login for anonymous users, 403 for anyone who is not a
+    liaison with a hospital (coordinators and admins included)."""
 
-    Writes need `change_referral`; reading needs `view_referral` (checked by `staff_page`).
+    @wraps(view)
+    def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not selectors.is_liaison(request.user) or not selectors.liaison_profile_of(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return staff_page(selectors.LIAISON_PERMISSION)(checked)
+
+
+def _get_referral_for_staff(request: HttpRequest, pk: int) -> Referral:
+    """The one way a staff page fetches a lead: 404 if missing or out of the user's scope, 403
+    without rights.
+
+    The lead comes from `selectors.referrals_visible_to`, so a hospital liaison finds only the
+    referrals sent to their hospital and anything else is a 404, exactly like a lead that does
+    not exist. Writes need `change_referral`, or being the liaison the lead was sent to;
+    reading needs `view_referral` or the liaison permission (checked by the page decorators).
     """
-    if request.method == "POST" and not request.user.has_perm("referrals.change_referral"):
+    may_write = request.user.has_perm("referrals.change_referral") or selectors.is_liaison(
+        request.user
+    )
+    if request.method == "POST" and not may_write:
         raise PermissionDenied
     return get_object_or_404(
-        Referral.objects.select_related(
+        selectors.referrals_visible_to(request.user).select_related(
             "patient", "target_program__hospital", "target_trial", "assigned_to"
         ),
         pk=pk,

@@ -21,6 +21,8 @@ def _bar(labels: list[str], values: list[int], label: str) -> str:
 
 
 def dashboard_callback(request: HttpRequest, context: dict) -> dict:
+    if selectors.is_liaison(request.user):
+        return {**context, **_liaison_dashboard(request)}
     if not request.user.has_perm("referrals.view_referral"):
         return context
     now = timezone.now()
@@ -61,4 +63,27 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
         "capacity": capacity,
         "workload": selectors.dashboard_workload(now),
         "outcomes": selectors.dashboard_outcomes(),
+        "hospital_side": selectors.dashboard_hospital_side(period, timezone.localdate(now)),
+    }
+
+
+def _liaison_dashboard(request: HttpRequest) -> dict:
+    """A hospital liaison's index: their own hospital's side only, never the coordinators'
+    figures (and never from the shared cache)."""
+    profile = selectors.liaison_profile_of(request.user)
+    if profile is None:
+        return {}
+    now = timezone.now()
+    today = timezone.localdate(now)
+    year = selectors.Period(
+        start=_day_start(today - datetime.timedelta(days=364)),
+        end=_day_start(today + datetime.timedelta(days=1)),
+    )
+    return {
+        "liaison_dashboard": True,
+        "liaison_hospital": profile.hospital,
+        "hospital_counts": selectors.hospital_open_counts(request.user),
+        "hospital_side": selectors.dashboard_hospital_side(
+            year, today, hospital_id=profile.hospital_id
+        ),
     }

@@ -43,6 +43,8 @@ def lead(request: HttpRequest, pk: int) -> HttpResponse:
         referral=referral,
         ip_address=request.META.get("REMOTE_ADDR"),
     )
+    if referral.has_unread_hospital_update:
+        services.coordinator_seen_mark(referral=referral, by=request.user)
     return _render_lead(request, referral)
 
 
