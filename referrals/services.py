@@ -988,7 +988,7 @@ def follow_up_visit_record(
 ) -> FollowUpVisit:
     """Record (or correct) a follow-up visit; its task, if still open, is done with it."""
     visit = (
-        FollowUpVisit.objects.select_for_update()
+        FollowUpVisit.objects.select_for_update(of=("self",))
         .select_related("outcome__referral", "task")
         .get(pk=visit.pk)
     )
