@@ -21,19 +21,21 @@ from referrals.models import (
     CloseReason,
     EventKind,
     Language,
+    LiaisonProfile,
     Patient,
     Priority,
     PriorTreatmentLine,
     ReasonStopped,
     Referral,
     ReferralEvent,
+    ReferralSnapshot,
     ScreenFailureCriterion,
     ScreeningRecord,
     Sex,
     Source,
     Stage,
 )
-from trials.models import Condition, Therapy
+from trials.models import Condition, Hospital, Therapy
 
 DEMO_EMAIL_DOMAIN = "demo.carecrm.example"
 
@@ -51,6 +53,26 @@ DEMO_LOGINS = (
     DemoLogin("admin", "carecrm-admin", "Admin", "Ruth", "Admin"),
     DemoLogin("coordinator", "carecrm-coordinator", "Coordinator", "Dana", "Levi"),
     DemoLogin("coordinator2", "carecrm-coordinator2", "Coordinator", "Yossi", "Cohen"),
+)
+
+
+@dataclass(frozen=True)
+class DemoLiaison:
+    username: str
+    hospital: str
+    first_name: str
+    last_name: str
+    password: str = "carecrm-liaison"
+    role: str = "Liaison"
+
+
+# One hospital liaison per demo hospital (the reference data's five centres).
+DEMO_LIAISONS = (
+    DemoLiaison("liaison-sheba", "Sheba Medical Center", "Michal", "Sheba"),
+    DemoLiaison("liaison-hadassah", "Hadassah Medical Center", "Avraham", "Hadassah"),
+    DemoLiaison("liaison-ichilov", "Tel Aviv Sourasky Medical Center (Ichilov)", "Noa", "Ichilov"),
+    DemoLiaison("liaison-rabin", "Rabin Medical Center – Beilinson", "Yael", "Beilinson"),
+    DemoLiaison("liaison-rambam", "Rambam Health Care Campus", "Samir", "Rambam"),
 )
 
 FIRST_NAMES = {
@@ -149,7 +171,37 @@ def demo_users_ensure() -> list[DemoLogin]:
             user.set_password(login.password)
             user.save(update_fields=["password"])
         user.groups.add(Group.objects.get(name=login.role))
+    demo_liaisons_ensure()
     return list(DEMO_LOGINS)
+
+
+def demo_liaisons_ensure() -> list[DemoLiaison]:
+    """A liaison for each demo hospital that exists (load the reference data first)."""
+    hospitals = {
+        h.name: h for h in Hospital.objects.filter(name__in=[d.hospital for d in DEMO_LIAISONS])
+    }
+    group = Group.objects.get(name=selectors.LIAISON_GROUP)
+    created_for = []
+    for login in DEMO_LIAISONS:
+        hospital = hospitals.get(login.hospital)
+        if hospital is None:
+            continue
+        user, created = User.objects.get_or_create(
+            username=login.username,
+            defaults={
+                "is_staff": True,
+                "email": f"{login.username}@{DEMO_EMAIL_DOMAIN}",
+                "first_name": login.first_name,
+                "last_name": login.last_name,
+            },
+        )
+        if created:
+            user.set_password(login.password)
+            user.save(update_fields=["password"])
+        user.groups.add(group)
+        LiaisonProfile.objects.get_or_create(user=user, defaults={"hospital": hospital})
+        created_for.append(login)
+    return created_for
 
 
 @transaction.atomic
@@ -176,7 +228,111 @@ def demo_data_seed(*, referral_count: int = 300, seed: int = 20261127) -> int:
             continue
         _save_lead(lead, therapies, candidates)
         created += 1
+    demo_hospital_side_seed(rng=random.Random(seed + 1))
     return created
+
+
+def demo_hospital_side_seed(*, rng: random.Random) -> int:
+    """Give demo leads referred to a program their hospital side, once: the snapshot sent, the
+    liaison's receipt, the decision, consult, apheresis and infusion dates, consistent with the
+    lead's stage history. Leads that already have it (`referred_at`) are left alone."""
+    leads = (
+        Referral.objects.filter(
+            patient__email__endswith=f"@{DEMO_EMAIL_DOMAIN}",
+            target_program__isnull=False,
+            referred_at__isnull=True,
+        )
+        .exclude(stage__in=selectors.PRE_REFERRAL_STAGES)
+        .select_related("target_program__hospital", "assigned_to")
+        .order_by("pk")
+    )
+    liaisons = {
+        profile.hospital_id: profile.user
+        for profile in LiaisonProfile.objects.select_related("user")
+    }
+    now = timezone.now()
+    done = 0
+    for lead in leads:
+        moved = {
+            event.to_stage: event.created_at
+            for event in lead.events.filter(kind=EventKind.STAGE_CHANGE).order_by("-created_at")
+        }
+        if Stage.REFERRED not in moved:
+            continue
+        _hospital_side(lead, moved, liaisons.get(lead.target_program.hospital_id), rng, now)
+        done += 1
+    return done
+
+
+def _hospital_side(lead: Referral, moved: dict, liaison, rng: random.Random, now) -> None:
+    referred = moved[Stage.REFERRED]
+    accepted, scheduled, treated = (
+        moved.get(s) for s in (Stage.ACCEPTED, Stage.SCHEDULED, Stage.TREATED)
+    )
+    # Receipt comes within days of the referral, and before the decision.
+    received = min(referred + datetime.timedelta(days=rng.uniform(0.2, 4)), accepted or now)
+    lead.referred_at = referred
+    ReferralSnapshot.objects.create(
+        referral=lead,
+        program=lead.target_program,
+        data=selectors.referral_snapshot_data(lead),
+        taken_by=lead.assigned_to,
+        taken_at=referred,
+    )
+    events = []
+    if accepted or rng.random() < 0.7:
+        lead.receipt_confirmed_at = received
+        events.append(
+            (
+                EventKind.RECEIPT_CONFIRMED,
+                lead.receipt_confirmed_at,
+                f"{lead.target_program.hospital} received the referral.",
+            )
+        )
+    if accepted:
+        lead.hospital_decision_at = accepted
+        end = scheduled or now
+        consult_at = accepted + (end - accepted) * rng.uniform(0.2, 0.5)
+        lead.consult_date = (
+            timezone.localdate(consult_at)
+            if scheduled
+            else timezone.localdate(accepted) + datetime.timedelta(days=rng.randint(3, 14))
+        )
+        if scheduled:
+            infusion = (
+                timezone.localdate(treated)
+                if treated
+                else max(lead.scheduled_for or timezone.localdate(now), lead.consult_date)
+            )
+            lead.apheresis_date = lead.consult_date + (infusion - lead.consult_date) // 2
+            lead.scheduled_for = infusion
+        events.append(
+            (EventKind.HOSPITAL_DATES, accepted + datetime.timedelta(minutes=5), _demo_dates(lead))
+        )
+    if events and (
+        lead.stage == Stage.REFERRED or now - events[-1][1] < datetime.timedelta(days=3)
+    ):
+        # Unseen by the coordinator: a "hospital update" badge in their queue.
+        lead.hospital_update_at = events[-1][1]
+    lead.save()
+    ReferralEvent.objects.bulk_create(
+        ReferralEvent(referral=lead, kind=kind, body=body, author=liaison, created_at=at)
+        for kind, at, body in events
+    )
+
+
+def _demo_dates(lead: Referral) -> str:
+    parts = [
+        f"{label} {day:%d %b %Y}"
+        for label, day in (
+            ("consult", lead.consult_date),
+            ("apheresis", lead.apheresis_date),
+            ("infusion", lead.scheduled_for),
+        )
+        if day
+    ]
+    text = " · ".join(parts)
+    return text[:1].upper() + text[1:]
 
 
 def _draw_lead(rng, index, conditions, coordinators, now, today) -> dict:
