@@ -147,6 +147,9 @@ CACHES = {
 INTAKE_RATE_LIMIT = int(os.environ.get("INTAKE_RATE_LIMIT", "5"))
 INTAKE_RATE_WINDOW_SECONDS = int(os.environ.get("INTAKE_RATE_WINDOW_SECONDS", "600"))
 INTAKE_MAX_BODY_BYTES = 64 * 1024
+# The dashboard's figures for a period are computed at most once per this many seconds (per
+# cache: shared by all server processes with REDIS_URL); 0 computes them on every request.
+DASHBOARD_CACHE_SECONDS = int(os.environ.get("DASHBOARD_CACHE_SECONDS", "60"))
 # Patients whose leads are all closed are anonymised this long after closing (apply_retention).
 RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", str(2 * 365)))
 # Behind a reverse proxy, the client's address is this many hops from the end of

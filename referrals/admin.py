@@ -1,3 +1,5 @@
+import functools
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -7,13 +9,15 @@ from django.db.models import Prefetch
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 from unfold.contrib.import_export.forms import ImportForm
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
+from unfold.utils import display_for_label
 
 from referrals import exports, selectors, services
 from referrals.models import (
@@ -31,7 +35,8 @@ from referrals.models import (
     Task,
 )
 from referrals.resources import ReferralImportResource
-from trials.models import Program, Therapy
+from trials.admin import ModelAdmin
+from trials.models import Program
 
 STAGE_COLOURS = {
     Stage.NEW.label: "info",
@@ -47,13 +52,20 @@ STAGE_COLOURS = {
     Stage.CLOSED.label: "danger",
 }
 
-LINES_WITH_THERAPIES = Prefetch(
+
+@functools.lru_cache(maxsize=64)
+def _stage_badge(label: str, language: str) -> str:
+    """Unfold's coloured label for a stage, rendered once per stage and language, not per row."""
+    return display_for_label(label, "", STAGE_COLOURS)
+
+
+# The failed-line column: each line's stop reason and whether a therapy of it counts, in one
+# prefetch query (no therapies loaded).
+FAILED_LINE_FACTS = Prefetch(
     "treatment_lines",
-    queryset=PriorTreatmentLine.objects.prefetch_related(
-        Prefetch(
-            "therapies", queryset=Therapy.objects.only("id", "name", "counts_toward_failed_lines")
-        )
-    ),
+    queryset=PriorTreatmentLine.objects.only("id", "patient_id", "reason_stopped")
+    .with_counting_therapy()
+    .order_by(),
 )
 
 
@@ -180,7 +192,7 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related(LINES_WITH_THERAPIES)
+        return super().get_queryset(request).prefetch_related(FAILED_LINE_FACTS)
 
     actions_detail = ["export_data", "erase"]
 
@@ -484,9 +496,9 @@ class ReferralAdmin(
                 "possible duplicate on its lead page.",
             )
 
-    @display(description="Stage", ordering="stage", label=STAGE_COLOURS)
+    @display(description="Stage", ordering="stage")
     def stage_badge(self, obj: Referral) -> str:
-        return obj.get_stage_display()
+        return _stage_badge(obj.get_stage_display(), translation.get_language())
 
     @display(description="Condition", ordering="patient__primary_condition__name")
     def condition(self, obj: Referral) -> str:

@@ -12,8 +12,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_str
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -35,12 +37,29 @@ class Language(models.TextChoices):
     ARABIC = "ar", _("Arabic")
 
 
+class QuickChoiceDisplay:
+    """`get_<field>_display()` that translates one label, not all of them.
+
+    Django's own hashes every (value, label) pair of the field's choices on each call, and
+    hashing a lazy label translates it: showing a lead's stage cost eleven translations, which
+    made a 1,000-row export spend most of its time in gettext. Only the values are hashed here.
+    """
+
+    def _get_FIELD_display(self, field):
+        value = getattr(self, field.attname)
+        try:
+            label = dict(field.flatchoices).get(value, value)
+        except TypeError:  # an unhashable value: Django's way
+            return super()._get_FIELD_display(field)
+        return force_str(label, strings_only=True)
+
+
 def age_on(date_of_birth: datetime.date, today: datetime.date) -> int:
     before_birthday = (today.month, today.day) < (date_of_birth.month, date_of_birth.day)
     return today.year - date_of_birth.year - before_birthday
 
 
-class Patient(models.Model):
+class Patient(QuickChoiceDisplay, models.Model):
     first_name = models.CharField(max_length=80)
     last_name = models.CharField(max_length=80)
     date_of_birth = models.DateField(null=True, blank=True)
@@ -110,6 +129,9 @@ class Patient(models.Model):
             models.Index(fields=["last_name", "first_name"]),
             models.Index(fields=["phone"]),
             models.Index(fields=["email"]),
+            # Duplicate checks on every intake: e-mail in any case, date of birth then names.
+            models.Index(Lower("email"), name="patient_email_lower_idx"),
+            models.Index(fields=["date_of_birth"], name="patient_birth_date_idx"),
         ]
         permissions = [
             ("export_patient_data", "Can export all data about a patient"),
@@ -184,7 +206,23 @@ class BestResponse(models.TextChoices):
     UNKNOWN = "unknown", _("Unknown")
 
 
-class PriorTreatmentLine(models.Model):
+class PriorTreatmentLineQuerySet(models.QuerySet):
+    def with_counting_therapy(self):
+        """Each line with `has_counting_therapy` (one of its therapies counts) read in SQL.
+
+        For list pages and exports that only need the failed-line count: `counts_as_failed` then
+        needs no therapies prefetched, which costs a query and a related manager per line.
+        """
+        return self.annotate(
+            has_counting_therapy=models.Exists(
+                Therapy.objects.filter(
+                    treatment_lines=models.OuterRef("pk"), counts_toward_failed_lines=True
+                )
+            )
+        )
+
+
+class PriorTreatmentLine(QuickChoiceDisplay, models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="treatment_lines")
     line_number = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
     therapies = models.ManyToManyField(Therapy, related_name="treatment_lines")
@@ -198,6 +236,7 @@ class PriorTreatmentLine(models.Model):
     )
     notes = models.TextField(blank=True)
 
+    objects = PriorTreatmentLineQuerySet.as_manager()
     history = HistoricalRecords(m2m_fields=[therapies])
 
     class Meta:
@@ -235,9 +274,15 @@ class PriorTreatmentLine(models.Model):
 
     @property
     def counts_as_failed(self) -> bool:
-        """The single rule for a failed line; prefetch `therapies` when reading many lines."""
+        """The single rule for a failed line.
+
+        When reading many lines, load them `with_counting_therapy()` (or prefetch `therapies`).
+        """
         if self.reason_stopped not in FAILURE_REASONS:
             return False
+        counted = getattr(self, "has_counting_therapy", None)
+        if counted is not None:
+            return bool(counted)
         return any(therapy.counts_toward_failed_lines for therapy in self.therapies.all())
 
 
@@ -321,7 +366,9 @@ class HospitalDeclineReason(models.TextChoices):
 
 class ReferralQuerySet(models.QuerySet):
     def open(self):
-        return self.exclude(stage=Stage.CLOSED)
+        # `stage IN (open stages)` rather than `stage <> 'closed'`: the same leads, but an index
+        # range, so a coordinator's open leads are read without their closed ones.
+        return self.filter(stage__in=OPEN_STAGES)
 
     def for_coordinator(self, user):
         return self.filter(assigned_to=user)
@@ -331,7 +378,7 @@ class ReferralQuerySet(models.QuerySet):
         return self.open().filter(next_action_due__lt=today)
 
 
-class Referral(models.Model):
+class Referral(QuickChoiceDisplay, models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="referrals")
     source = models.CharField(max_length=24, choices=Source.choices)
     referring_physician_name = models.CharField(max_length=120, blank=True)
@@ -409,10 +456,16 @@ class Referral(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["stage", "-created_at"]),
-            models.Index(fields=["assigned_to", "stage"]),
+            # A coordinator's queue is sorted inside this index (no lead read until the page).
+            models.Index(
+                fields=["assigned_to", "stage", "next_action_due", "priority", "created_at"],
+                name="referral_queue_idx",
+            ),
             models.Index(fields=["next_action_due"]),
             models.Index(fields=["-created_at", "-id"]),
             models.Index(fields=["stage_changed_at"]),
+            # The board's columns: each column's longest-waiting cards, read in order.
+            models.Index(fields=["stage", "stage_changed_at", "id"], name="referral_board_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -472,7 +525,7 @@ class EventKind(models.TextChoices):
     FOLLOW_UP = "follow_up", _("Follow-up visit")
 
 
-class ReferralEvent(models.Model):
+class ReferralEvent(QuickChoiceDisplay, models.Model):
     referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=24, choices=EventKind.choices)
     from_stage = models.CharField(max_length=24, choices=Stage.choices, blank=True)
@@ -489,7 +542,13 @@ class ReferralEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["referral", "-created_at"])]
+        indexes = [
+            models.Index(fields=["referral", "-created_at"]),
+            # The dashboard's milestones: stage changes to a stage, by date, with their lead.
+            models.Index(
+                fields=["kind", "to_stage", "created_at", "referral"], name="event_stage_change_idx"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(kind=EventKind.STAGE_CHANGE) | ~Q(to_stage=""),
@@ -511,7 +570,7 @@ class ScreeningVerdict(models.TextChoices):
     INELIGIBLE = "ineligible", _("Ineligible")
 
 
-class ScreeningRecord(models.Model):
+class ScreeningRecord(QuickChoiceDisplay, models.Model):
     """One recorded eligibility check of a lead against one program or trial.
 
     The candidate's name and every criterion are copied, so the screening log still says what
@@ -596,7 +655,7 @@ class DocumentKind(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class LeadDocument(models.Model):
+class LeadDocument(QuickChoiceDisplay, models.Model):
     """A consent form or medical record received for a lead. Append-only for coordinators.
 
     The file lives in the private storage (`settings.PRIVATE_STORAGE_ROOT`) under a random name
@@ -644,7 +703,7 @@ class AccessAction(models.TextChoices):
     VIEW_DOCUMENT = "view_document", _("Downloaded a document")
 
 
-class AccessLog(models.Model):
+class AccessLog(QuickChoiceDisplay, models.Model):
     """Who read or exported patient data, and when. Append-only: never edited or deleted."""
 
     user = models.ForeignKey(

@@ -8,12 +8,12 @@ from django.contrib.auth.models import AbstractBaseUser, User
 from django.db.models import (
     Case,
     Count,
-    DateTimeField,
     DurationField,
     Exists,
     ExpressionWrapper,
     F,
     IntegerField,
+    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -23,7 +23,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import Window
-from django.db.models.functions import RowNumber, TruncDate
+from django.db.models.functions import Coalesce, Lower, RowNumber, TruncDate
 from django.utils import timezone
 
 from referrals.eligibility import Candidate, Evaluation, PatientFacts, evaluate
@@ -46,27 +46,43 @@ from referrals.models import (
     TreatmentOutcome,
 )
 from referrals.pipeline import contact_deadline_cutoff
-from trials.models import (
-    Condition,
-    Program,
-    ProgramStatus,
-    Therapy,
-    Trial,
-    TrialSite,
-    TrialStatus,
-)
+from trials.models import Condition, Program, ProgramStatus, Trial, TrialSite, TrialStatus
 
 BOARD_COLUMN_LIMIT = 25
 QUEUE_PAGE_SIZE = 50
 TIMELINE_LIMIT = 200
 
-LINES_WITH_THERAPIES = Prefetch(
+# What a queue row or a board card shows; the rest of the lead (consent text, intake message…)
+# is not read. A template that used another field would cost a query per row, which the flat
+# query-count tests catch.
+PATIENT_NAME = ("patient__first_name", "patient__last_name", "patient__primary_condition")
+QUEUE_ROW = (
+    "stage",
+    "created_at",
+    "next_action",
+    "next_action_due",
+    "priority",
+    "hospital_update_at",
+    "coordinator_seen_at",
+    *PATIENT_NAME,
+)
+BOARD_CARD = (
+    "stage",
+    "version",
+    "stage_changed_at",
+    *PATIENT_NAME,
+    "assigned_to__first_name",
+    "assigned_to__last_name",
+    "assigned_to__username",
+)
+
+# What a list row needs for the failed-line count: the lines' stop reasons and, read in the
+# same query, whether each has a therapy that counts (no therapies prefetched).
+FAILED_LINE_FACTS = Prefetch(
     "patient__treatment_lines",
-    queryset=PriorTreatmentLine.objects.prefetch_related(
-        Prefetch(
-            "therapies", queryset=Therapy.objects.only("id", "name", "counts_toward_failed_lines")
-        )
-    ),
+    queryset=PriorTreatmentLine.objects.only("id", "patient_id", "reason_stopped")
+    .with_counting_therapy()
+    .order_by(),
 )
 
 
@@ -167,29 +183,33 @@ def _urgency(today: datetime.date, now: datetime.datetime) -> Case:
 def queue_for(user: AbstractBaseUser, filters: QueueFilters, page: int = 1) -> list[Referral]:
     """The coordinator's open leads, overdue first, then due today, then by due date.
 
-    Queries: the page of leads (patient, condition joined) and their treatment lines and
-    therapies for the failed-line count: three, for any number of leads.
+    Queries: the ids of the page, sorted within the (assigned_to, stage, next_action_due,
+    priority, created_at) index without reading the leads; the page of leads (patient and
+    condition joined); their treatment lines for the failed-line count: three, for any number
+    of leads.
     """
     now = timezone.now()
     today = timezone.localdate(now)
-    leads = (
-        Referral.objects.open()
-        .for_coordinator(user)
-        .select_related("patient__primary_condition")
-        .annotate(urgency=_urgency(today, now))
-    )
+    leads = Referral.objects.open().for_coordinator(user).annotate(urgency=_urgency(today, now))
     if filters.stage:
         leads = leads.filter(stage=filters.stage)
     if filters.only_overdue:
         leads = leads.filter(urgency=0)
     if filters.search:
         leads = leads.filter(_patient_search(filters.search))
+    order = ("urgency", F("next_action_due").asc(nulls_last=True), "-priority", "created_at", "id")
     offset = (page - 1) * QUEUE_PAGE_SIZE
-    return list(
-        leads.prefetch_related(LINES_WITH_THERAPIES).order_by(
-            "urgency", F("next_action_due").asc(nulls_last=True), "-priority", "created_at"
-        )[offset : offset + QUEUE_PAGE_SIZE + 1]
+    ids = list(
+        leads.order_by(*order).values_list("pk", flat=True)[offset : offset + QUEUE_PAGE_SIZE + 1]
     )
+    rows = (
+        Referral.objects.filter(pk__in=ids)
+        .select_related("patient__primary_condition")
+        .only(*QUEUE_ROW)
+        .prefetch_related(FAILED_LINE_FACTS)
+    )
+    by_id = {row.pk: row for row in rows}
+    return [by_id[pk] for pk in ids]
 
 
 def _patient_search(term: str) -> Q:
@@ -210,6 +230,7 @@ def open_tasks_for(user: AbstractBaseUser) -> list[Task]:
         Task.objects.open()
         .filter(assignee=user)
         .select_related("referral__patient")
+        .only("title", "due_on", "referral__patient__first_name", "referral__patient__last_name")
         .order_by("due_on", "id")[:QUEUE_PAGE_SIZE]
     )
 
@@ -238,10 +259,12 @@ class BoardColumn:
 def board_columns(filters: BoardFilters) -> list[BoardColumn]:
     """A column per open stage with its count and its longest-waiting cards.
 
-    Queries: counts per stage (one aggregate), the first cards of every column (one window
-    query), their treatment lines and therapies (two): four in all.
+    Queries: counts per stage (one aggregate), the ids of each column's first cards (one small
+    query per open stage, read in order from the (stage, stage_changed_at, id) index, so a
+    column costs the same with 100,000 leads as with 1,000), those cards, their treatment
+    lines: thirteen in all.
     """
-    leads = Referral.objects.open()
+    leads = Referral.objects.filter(stage__in=OPEN_STAGES)
     if filters.coordinator_id:
         leads = leads.filter(assigned_to_id=filters.coordinator_id)
     if filters.condition_id:
@@ -249,17 +272,15 @@ def board_columns(filters: BoardFilters) -> list[BoardColumn]:
     if filters.program_id:
         leads = leads.filter(target_program_id=filters.program_id)
     counts = dict(leads.values_list("stage").annotate(n=Count("id")).order_by())
+    first_cards: list[int] = []
+    for stage in OPEN_STAGES:
+        column = leads.filter(stage=stage).order_by("stage_changed_at", "id")
+        first_cards += column.values_list("pk", flat=True)[:BOARD_COLUMN_LIMIT]
     cards = (
-        leads.select_related("patient__primary_condition", "assigned_to")
-        .annotate(
-            position=Window(
-                RowNumber(),
-                partition_by=[F("stage")],
-                order_by=[F("stage_changed_at").asc(), F("id").asc()],
-            )
-        )
-        .filter(position__lte=BOARD_COLUMN_LIMIT)
-        .prefetch_related(LINES_WITH_THERAPIES)
+        Referral.objects.filter(pk__in=first_cards)
+        .select_related("patient__primary_condition", "assigned_to")
+        .only(*BOARD_CARD)
+        .prefetch_related(FAILED_LINE_FACTS)
         .order_by("stage_changed_at", "id")
     )
     by_stage: dict[str, list[Referral]] = {stage: [] for stage in OPEN_STAGES}
@@ -338,15 +359,24 @@ def coordinators() -> QuerySet[User]:
 # --- intake ------------------------------------------------------------------------------
 
 
+def _open_leads_of(coordinator: OuterRef, *conditions: Q) -> Subquery:
+    """How many open leads (matching `conditions`) a coordinator carries, read from the
+    (assigned_to, stage) index: the work is the coordinator's open leads, not every lead."""
+    leads = (
+        Referral.objects.filter(*conditions, assigned_to=coordinator, stage__in=OPEN_STAGES)
+        .order_by()
+        .values("assigned_to")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(leads, output_field=IntegerField()), 0)
+
+
 def coordinator_with_fewest_open_leads() -> User | None:
     """The active coordinator carrying the fewest open leads (ties: the longest-standing)."""
     return (
         coordinators()
-        .annotate(
-            open_leads=Count(
-                "assigned_referrals", filter=~Q(assigned_referrals__stage=Stage.CLOSED)
-            )
-        )
+        .annotate(open_leads=_open_leads_of(OuterRef("pk")))
         .order_by("open_leads", "pk")
         .first()
     )
@@ -360,17 +390,24 @@ def possible_duplicates(
     last_name: str,
     date_of_birth: datetime.date | None,
 ) -> list[Referral]:
-    """Leads of patients with the same phone or e-mail, or the same name and date of birth."""
-    same_person = Q(patient__phone=phone) if phone else Q(pk__in=[])
+    """Leads of patients with the same phone or e-mail, or the same name and date of birth.
+
+    Each test is an index lookup (phone; lower-cased e-mail; date of birth, then the names), so
+    an intake costs the same against 100,000 patients as against 1,000.
+    """
+    same_person = Q(phone=phone) if phone else Q(pk__in=[])
     if email:
-        same_person |= Q(patient__email__iexact=email)
+        same_person |= Q(email_lower=email.lower())
     if date_of_birth:
         same_person |= Q(
-            patient__first_name__iexact=first_name,
-            patient__last_name__iexact=last_name,
-            patient__date_of_birth=date_of_birth,
+            date_of_birth=date_of_birth,
+            first_name__iexact=first_name,
+            last_name__iexact=last_name,
         )
-    return list(Referral.objects.filter(same_person, merged_into__isnull=True))
+    patients = Patient.objects.annotate(email_lower=Lower("email")).filter(same_person)
+    return list(
+        Referral.objects.filter(patient__in=patients.values("pk"), merged_into__isnull=True)
+    )
 
 
 # --- dashboard ---------------------------------------------------------------------------
@@ -396,7 +433,11 @@ def _overdue(today: datetime.date, now: datetime.datetime, prefix: str = "") -> 
 
 
 def dashboard_kpis(now: datetime.datetime) -> dict[str, int]:
-    """Open leads, new this week, overdue, referred this month, treated to date: two queries."""
+    """Open leads, new this week, overdue, referred this month, treated to date: two queries.
+
+    Each reads only the rows its figures are about (open or recent leads; referred and treated
+    stage changes), through the stage, created_at and (kind, to_stage, created_at) indexes.
+    """
     today = timezone.localdate(now)
     week_start = timezone.make_aware(
         datetime.datetime.combine(
@@ -406,12 +447,15 @@ def dashboard_kpis(now: datetime.datetime) -> dict[str, int]:
     month_start = timezone.make_aware(
         datetime.datetime.combine(today.replace(day=1), datetime.time.min)
     )
-    leads = Referral.objects.aggregate(
-        open_leads=Count("id", filter=~Q(stage=Stage.CLOSED)),
+    is_open = Q(stage__in=OPEN_STAGES)
+    leads = Referral.objects.filter(is_open | Q(created_at__gte=week_start)).aggregate(
+        open_leads=Count("id", filter=is_open),
         new_this_week=Count("id", filter=Q(created_at__gte=week_start)),
         overdue=Count("id", filter=_overdue(today, now)),
     )
-    milestones = ReferralEvent.objects.filter(kind=EventKind.STAGE_CHANGE).aggregate(
+    milestones = ReferralEvent.objects.filter(
+        kind=EventKind.STAGE_CHANGE, to_stage__in=[Stage.REFERRED, Stage.TREATED]
+    ).aggregate(
         referred_this_month=Count(
             "referral",
             distinct=True,
@@ -419,7 +463,10 @@ def dashboard_kpis(now: datetime.datetime) -> dict[str, int]:
         ),
         treated_to_date=Count("referral", distinct=True, filter=Q(to_stage=Stage.TREATED)),
     )
-    return {**leads, **milestones}
+    return {
+        **{name: value or 0 for name, value in leads.items()},
+        **{name: value or 0 for name, value in milestones.items()},
+    }
 
 
 FUNNEL_STAGES = [stage for stage in Stage if stage != Stage.CLOSED]
@@ -475,57 +522,45 @@ class MilestoneTimes:
     p90: datetime.timedelta | None
 
 
-def _with_milestone_waits(period: Period) -> QuerySet[Referral]:
-    leads = Referral.objects.filter(period.of_created())
-    for index, condition in enumerate(MILESTONES.values()):
-        first = (
-            ReferralEvent.objects.filter(
-                condition, referral=OuterRef("pk"), kind=EventKind.STAGE_CHANGE
-            )
-            .order_by("created_at")
-            .values("created_at")[:1]
-        )
-        leads = leads.annotate(
-            **{
-                f"wait_{index}": ExpressionWrapper(
-                    Subquery(first, output_field=DateTimeField()) - F("created_at"),
-                    output_field=DurationField(),
-                )
-            }
-        )
-    return leads
+def _nearest_rank(ordered: list, fraction: float):
+    if not ordered:
+        return None
+    return ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)]
 
 
 def dashboard_milestone_times(period: Period) -> list[MilestoneTimes]:
-    """Median and 90th-percentile time from lead to each milestone, nearest-rank.
+    """Median and 90th-percentile time from lead to each milestone, nearest-rank: one query.
 
-    Portable percentiles: one query counts the leads that reached each milestone, then each
-    percentile is the wait at its rank (ORDER BY … LIMIT 1 OFFSET rank): nine queries in all.
+    The query returns, per lead received in the period, when it first reached each milestone
+    (a conditional MIN over its stage changes); the waits are sorted here.
     """
-    leads = _with_milestone_waits(period)
-    reached = leads.aggregate(
-        **{
-            f"n_{i}": Count("id", filter=Q(**{f"wait_{i}__isnull": False}))
-            for i in range(len(MILESTONES))
-        }
+    firsts = (
+        ReferralEvent.objects.filter(
+            kind=EventKind.STAGE_CHANGE,
+            referral__created_at__gte=period.start,
+            referral__created_at__lt=period.end,
+        )
+        .values("referral")
+        .annotate(
+            received=Min("referral__created_at"),
+            **{
+                f"first_{index}": Min("created_at", filter=condition)
+                for index, condition in enumerate(MILESTONES.values())
+            },
+        )
+        .order_by()
     )
+    waits: list[list[datetime.timedelta]] = [[] for _ in MILESTONES]
+    for row in firsts:
+        for index, found in enumerate(waits):
+            if row[f"first_{index}"] is not None:
+                found.append(row[f"first_{index}"] - row["received"])
     result = []
-    for index, name in enumerate(MILESTONES):
-        count = reached[f"n_{index}"]
-        wait = f"wait_{index}"
-
-        def at_rank(fraction: float, count=count, wait=wait) -> datetime.timedelta | None:
-            if not count:
-                return None
-            rank = max(math.ceil(fraction * count) - 1, 0)
-            return (
-                leads.filter(**{f"{wait}__isnull": False})
-                .order_by(wait)
-                .values_list(wait, flat=True)[rank : rank + 1]
-                .get()
-            )
-
-        result.append(MilestoneTimes(name, count, at_rank(0.5), at_rank(0.9)))
+    for name, found in zip(MILESTONES, waits, strict=True):
+        found.sort()
+        result.append(
+            MilestoneTimes(name, len(found), _nearest_rank(found, 0.5), _nearest_rank(found, 0.9))
+        )
     return result
 
 
@@ -557,21 +592,29 @@ def dashboard_leads_by(period: Period, field: str) -> list[tuple[str, int]]:
 
 
 def dashboard_program_capacity(now: datetime.datetime) -> list[Program]:
-    """Each program with `referred_this_month`: leads referred to it since the 1st."""
+    """Each program with `referred_this_month`: leads referred to it since the 1st.
+
+    Counted from this month's "referred" stage changes (an index range), not from every lead
+    ever sent to the program.
+    """
     month_start = timezone.make_aware(
         datetime.datetime.combine(timezone.localdate(now).replace(day=1), datetime.time.min)
     )
+    referred = (
+        ReferralEvent.objects.filter(
+            kind=EventKind.STAGE_CHANGE,
+            to_stage=Stage.REFERRED,
+            created_at__gte=month_start,
+            referral__target_program=OuterRef("pk"),
+        )
+        .order_by()
+        .values("referral__target_program")
+        .annotate(n=Count("referral", distinct=True))
+        .values("n")
+    )
     return list(
         Program.objects.select_related("hospital").annotate(
-            referred_this_month=Count(
-                "referrals",
-                distinct=True,
-                filter=Q(
-                    referrals__events__kind=EventKind.STAGE_CHANGE,
-                    referrals__events__to_stage=Stage.REFERRED,
-                    referrals__events__created_at__gte=month_start,
-                ),
-            )
+            referred_this_month=Coalesce(Subquery(referred, output_field=IntegerField()), 0)
         )
     )
 
@@ -581,12 +624,8 @@ def dashboard_workload(now: datetime.datetime) -> list[User]:
     today = timezone.localdate(now)
     return list(
         coordinators().annotate(
-            open_leads=Count(
-                "assigned_referrals", filter=~Q(assigned_referrals__stage=Stage.CLOSED)
-            ),
-            overdue_leads=Count(
-                "assigned_referrals", filter=_overdue(today, now, "assigned_referrals__")
-            ),
+            open_leads=_open_leads_of(OuterRef("pk")),
+            overdue_leads=_open_leads_of(OuterRef("pk"), _overdue(today, now)),
         )
     )
 

@@ -15,6 +15,13 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def dashboard_figures_per_request(settings):
+    # The dashboard keeps its figures for DASHBOARD_CACHE_SECONDS; a test reads what it just
+    # wrote. tests/test_dashboard.py turns the cache on where the cache is under test.
+    settings.DASHBOARD_CACHE_SECONDS = 0
+
+
 @pytest.fixture
 def coordinator(db):
     return UserFactory(username="coordinator", role="Coordinator")

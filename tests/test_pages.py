@@ -350,8 +350,9 @@ def test_it_loads_my_queue_in_the_same_queries_for_5_or_50_leads(
         TaskFactory(referral=referral, assignee=coordinator, due_on=today)
 
     # 1 session, 2 user, 3 user permissions, 4 group permissions,
-    # 5 the page of leads (patient and condition joined), 6 their treatment lines,
-    # 7 the lines' therapies, 8 my open tasks (lead and patient joined).
+    # 5 the ids of the page (sorted in the coordinator's index), 6 those leads (patient and
+    # condition joined), 7 their treatment lines (each with whether a therapy of it counts),
+    # 8 my open tasks (lead and patient joined).
     with django_assert_num_queries(8):
         response = coordinator_client.get(_url("queue"))
 
@@ -373,10 +374,11 @@ def test_it_loads_the_board_in_the_same_queries_for_5_or_50_leads(
         )
 
     # 1 session, 2 user, 3 user permissions, 4 group permissions,
-    # 5 counts per stage, 6 the first cards of every column (one window query; patient,
-    # condition and coordinator joined), 7 their treatment lines, 8 the lines' therapies,
-    # 9 coordinators, 10 conditions, 11 programs with hospitals (the three filter menus).
-    with django_assert_num_queries(11):
+    # 5 counts per stage, 6-15 the ids of the first cards of each of the ten open columns (one
+    # index range each), 16 those cards (patient, condition and coordinator joined), 17 their
+    # treatment lines (each with whether a therapy of it counts), 18 coordinators,
+    # 19 conditions, 20 programs with hospitals (the three filter menus).
+    with django_assert_num_queries(20):
         response = coordinator_client.get(_url("board"))
 
     assert sum(_board_count(response, stage) for stage in OPEN_STAGES) == count

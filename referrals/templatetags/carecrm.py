@@ -1,7 +1,11 @@
 import datetime
+import functools
 import unicodedata
 
 from django import template
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -30,3 +34,20 @@ def text_direction(value) -> str:
         if direction == "L":
             return "ltr"
     return "ltr"
+
+
+@register.simple_tag
+def label(text, variant: str = "") -> SafeString:
+    """Unfold's label badge (`unfold/helpers/label.html`) for list rows.
+
+    The same few badges (stages, "overdue", "due today") repeat on every row, so each text and
+    variant is rendered once per process and language instead of once per row.
+    """
+    return _label(str(text), variant, translation.get_language())
+
+
+@functools.lru_cache(maxsize=512)
+def _label(text: str, variant: str, language: str) -> SafeString:
+    return mark_safe(
+        render_to_string("unfold/helpers/label.html", {"text": text, "variant": variant})
+    )

@@ -3,6 +3,8 @@
 import datetime
 import json
 
+from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -28,9 +30,37 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
     now = timezone.now()
     form = DashboardPeriodForm(request.GET or None)
     first_day, last_day = form.dates(timezone.localdate(now))
-    period = selectors.Period(
-        start=_day_start(first_day), end=_day_start(last_day + datetime.timedelta(days=1))
-    )
+    return {
+        **context,
+        "dashboard": True,
+        "period_form": form,
+        "period_start": first_day,
+        "period_end": last_day,
+        **_cached_figures(first_day, last_day, now),
+    }
+
+
+def _cached_figures(first_day: datetime.date, last_day: datetime.date, now) -> dict:
+    """The period's figures, computed at most once per DASHBOARD_CACHE_SECONDS.
+
+    Every figure is an aggregate whose cost grows with the leads in the period, so with many
+    leads the page serves them from the cache (shared by every server process when REDIS_URL
+    is set) and says when they were computed; 0 turns the cache off.
+    """
+    seconds = settings.DASHBOARD_CACHE_SECONDS
+    key = f"dashboard:{first_day:%Y%m%d}:{last_day:%Y%m%d}:{timezone.localdate(now):%Y%m%d}"
+    figures = cache.get(key) if seconds else None
+    if figures is None:
+        period = selectors.Period(
+            start=_day_start(first_day), end=_day_start(last_day + datetime.timedelta(days=1))
+        )
+        figures = _figures(period, now)
+        if seconds:
+            cache.set(key, figures, seconds)
+    return figures
+
+
+def _figures(period: selectors.Period, now: datetime.datetime) -> dict:
     funnel = selectors.dashboard_funnel(period)
     by_condition = selectors.dashboard_leads_by(period, "patient__primary_condition__name")
     by_source = selectors.dashboard_leads_by(period, "source")
@@ -42,11 +72,7 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
             else None
         )
     return {
-        **context,
-        "dashboard": True,
-        "period_form": form,
-        "period_start": first_day,
-        "period_end": last_day,
+        "figures_at": now,
         "kpis": selectors.dashboard_kpis(now),
         "funnel": funnel,
         "funnel_chart": _bar(
