@@ -760,7 +760,7 @@ def test_it_logs_the_liaisons_reads(liaison_client, liaison, lead, private_root)
     download = liaison_client.get(_url("document", lead, document.pk))
 
     assert download.status_code == 200
-    download.close()
+    assert b"".join(download.streaming_content).startswith(b"%PDF")
     assert list(AccessLog.objects.filter(user=liaison).values_list("action", flat=True)) == [
         "view_document",
         "view_lead",

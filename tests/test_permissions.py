@@ -261,7 +261,7 @@ def test_it_has_an_entry_for_every_url():
 
 
 @pytest.fixture
-def objects(db, coordinator, admin_user, settings, tmp_path, hospital, hospital_b):
+def objects(db, coordinator, admin_user, settings, tmp_path, hospital, hospital_b, liaison):
     """One of everything, for the URL arguments.
 
     The lead is referred to a program of hospital A; hospital B's liaison has a referral of
@@ -309,6 +309,8 @@ def objects(db, coordinator, admin_user, settings, tmp_path, hospital, hospital_
         "otp_totp.totpdevice": TOTPDevice.objects.create(user=admin_user, name="phone"),
         "referrals.leaddocument": document,
         "referrals.referral": referral,
+        "referrals.liaisonprofile": liaison.liaison_profile,
+        "referrals.referralsnapshot": referral.snapshots.get(),
         "referrals.patient": line.patient,
         "referrals.priortreatmentline": line,
         "referrals.task": task,
