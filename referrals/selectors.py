@@ -660,6 +660,7 @@ def patient_data_export(patient_id: int) -> dict:
                     "tasks",
                     "documents",
                     "treatment_outcome__visits",
+                    "snapshots",
                 ),
             ),
         )
@@ -734,6 +735,12 @@ def patient_data_export(patient_id: int) -> dict:
                         "consented_at",
                         "scheduled_for",
                         "created_at",
+                        "referred_at",
+                        "receipt_confirmed_at",
+                        "hospital_decision_at",
+                        "hospital_decline_reason",
+                        "consult_date",
+                        "apheresis_date",
                     ],
                 ),
                 "coordinator": str(referral.assigned_to or "") or None,
@@ -756,6 +763,11 @@ def patient_data_export(patient_id: int) -> dict:
                     for d in referral.documents.all()
                 ],
                 "treatment_outcome": _outcome_export(referral),
+                # What each hospital was sent, as it was sent.
+                "sent_to_hospital": [
+                    {**_plain(snapshot, ["taken_at"]), "packet": snapshot.data}
+                    for snapshot in referral.snapshots.all()
+                ],
             }
             for referral in patient.referrals.all()
         ],

@@ -748,6 +748,17 @@ def test_it_erases_the_snapshot_with_the_patient(liaison_client, liaison, lead, 
     assert "Cohen" not in page
 
 
+def test_it_exports_what_each_hospital_was_sent_with_the_patients_data(liaison, lead):
+    lead = services.hospital_confirm_receipt(referral=lead, by=liaison, expected_version=2)
+
+    [exported] = selectors.patient_data_export(lead.patient_id)["referrals"]
+
+    assert exported["receipt_confirmed_at"] == lead.receipt_confirmed_at.isoformat()
+    [sent] = exported["sent_to_hospital"]
+    assert sent["packet"]["patient"]["name"] == "Noa Cohen"
+    assert sent["packet"]["target"]["hospital"] == "Sheba Medical Center"
+
+
 def test_it_logs_the_liaisons_reads(liaison_client, liaison, lead, private_root):
     document = services.document_upload(
         referral=lead,
