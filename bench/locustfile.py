@@ -55,7 +55,7 @@ class PublicVisitor(HttpUser):
     @task
     def submit_intake(self) -> None:
         form = self.client.get("/check-eligibility/?lang=he", name="intake form")
-        number = random.randint(1000000, 9999999)
+        number = random.randint(10000, 99999)  # 054-76x-xxxx: always a valid Israeli mobile
         self.client.post(
             "/check-eligibility/",
             {
@@ -64,7 +64,7 @@ class PublicVisitor(HttpUser):
                 "first_name": "Load",
                 "last_name": f"Test{number}",
                 "age": str(random.randint(20, 70)),
-                "phone": f"+97254{number}",
+                "phone": f"+9725476{number}",
                 "condition": "sle",
                 "preferred_language": "he",
                 "contact_channel": "phone",
