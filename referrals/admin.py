@@ -138,6 +138,19 @@ class PriorTreatmentLineInline(TabularInline):
     ordering = ["line_number"]
 
 
+class WrittenByServicesOnlyMixin:
+    """Timelines, logs, snapshots and uploads are written by services; the admin only reads."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class NeverDeleteMixin:
     """Clinical history is erased through the privacy service, never deleted in the admin."""
 
@@ -520,26 +533,16 @@ class ReferralAdmin(
 
 
 @admin.register(ReferralEvent)
-class ReferralEventAdmin(ModelAdmin):
+class ReferralEventAdmin(WrittenByServicesOnlyMixin, ModelAdmin):
     list_display = ["created_at", "referral", "kind", "from_stage", "to_stage", "author"]
     list_filter = ["kind"]
     list_select_related = ["referral__patient", "author"]
     search_fields = ["referral__patient__last_name", "body"]
     show_full_result_count = False
 
-    # The timeline is written by services only, never edited by hand.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(ScreeningRecord)
-class ScreeningRecordAdmin(ChangelistExportMixin, ModelAdmin):
+class ScreeningRecordAdmin(WrittenByServicesOnlyMixin, ChangelistExportMixin, ModelAdmin):
     """The screening log: written by "Record check" on the lead page, never edited."""
 
     list_display = ["recorded_at", "referral", "candidate_name", "verdict", "recorded_by"]
@@ -547,15 +550,6 @@ class ScreeningRecordAdmin(ChangelistExportMixin, ModelAdmin):
     list_select_related = ["referral__patient", "recorded_by"]
     search_fields = ["candidate_name", "referral__patient__last_name"]
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Task)
@@ -570,7 +564,7 @@ class TaskAdmin(ModelAdmin):
 
 
 @admin.register(LeadDocument)
-class LeadDocumentAdmin(ModelAdmin):
+class LeadDocumentAdmin(WrittenByServicesOnlyMixin, ModelAdmin):
     """Documents received for leads, read-only. The file itself is offered on the lead page only
     (through the permission-checked, logged download); it has no URL, so it is never shown here.
     """
@@ -600,18 +594,9 @@ class LeadDocumentAdmin(ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(AccessLog)
-class AccessLogAdmin(ModelAdmin):
+class AccessLogAdmin(WrittenByServicesOnlyMixin, ModelAdmin):
     """Who opened or exported patient data. Admins read it; nobody can change it."""
 
     list_display = ["at", "user", "action", "referral", "patient", "detail", "ip_address"]
@@ -619,15 +604,6 @@ class AccessLogAdmin(ModelAdmin):
     list_select_related = ["user", "referral__patient", "patient"]
     search_fields = ["patient__last_name", "detail"]
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class LiaisonProfileForm(forms.ModelForm):
@@ -673,7 +649,7 @@ class LiaisonProfileAdmin(ModelAdmin):
 
 
 @admin.register(ReferralSnapshot)
-class ReferralSnapshotAdmin(ModelAdmin):
+class ReferralSnapshotAdmin(WrittenByServicesOnlyMixin, ModelAdmin):
     """What each hospital was sent, read-only: written by the referral, never edited."""
 
     list_display = ["taken_at", "referral", "program", "trial", "taken_by"]
@@ -682,12 +658,3 @@ class ReferralSnapshotAdmin(ModelAdmin):
     fields = ["referral", "program", "trial", "taken_by", "taken_at", "data"]
     readonly_fields = fields
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
