@@ -361,12 +361,13 @@ def coordinators() -> QuerySet[User]:
 
 def _open_leads_of(coordinator: OuterRef, *conditions: Q) -> Subquery:
     """How many open leads (matching `conditions`) a coordinator carries, read from the
-    (assigned_to, stage) index: the work is the coordinator's open leads, not every lead."""
+    queue's (assigned_to, stage, …) index alone: the work is the coordinator's open leads, not
+    every lead, and no lead row is read (the count is of a column the index holds)."""
     leads = (
         Referral.objects.filter(*conditions, assigned_to=coordinator, stage__in=OPEN_STAGES)
         .order_by()
         .values("assigned_to")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("assigned_to"))
         .values("n")
     )
     return Coalesce(Subquery(leads, output_field=IntegerField()), 0)

@@ -536,15 +536,15 @@ class IntakeSubmission:
     consent_text: str
 
 
-@transaction.atomic
 def intake_submit(*, submission: IntakeSubmission) -> Referral:
     """Create the patient, the lead, its treatment lines and first event in one transaction.
 
     The lead goes to the coordinator with the fewest open leads and is flagged against likely
     duplicates; the e-mails are queued once the transaction has committed, so a failing mail
-    server can delay them but never lose the lead.
+    server can delay them but never lose the lead. Those lookups are made before the
+    transaction opens: on SQLite the transaction holds the database's write lock, which every
+    other submission waits for, and the lookups were half of its time.
     """
-    now = timezone.now()
     duplicates = selectors.possible_duplicates(
         phone=submission.phone,
         email=submission.email,
@@ -552,6 +552,23 @@ def intake_submit(*, submission: IntakeSubmission) -> Referral:
         last_name=submission.last_name,
         date_of_birth=submission.date_of_birth,
     )
+    return _intake_write(
+        submission,
+        duplicates=duplicates,
+        coordinator=selectors.coordinator_with_fewest_open_leads(),
+        condition=Condition.objects.filter(slug=submission.condition_slug).first(),
+    )
+
+
+@transaction.atomic
+def _intake_write(
+    submission: IntakeSubmission,
+    *,
+    duplicates: list[Referral],
+    coordinator: AbstractBaseUser | None,
+    condition: Condition | None,
+) -> Referral:
+    now = timezone.now()
     patient = Patient.objects.create(
         first_name=submission.first_name,
         last_name=submission.last_name,
@@ -561,7 +578,7 @@ def intake_submit(*, submission: IntakeSubmission) -> Referral:
         phone=submission.phone,
         email=submission.email,
         preferred_language=submission.preferred_language,
-        primary_condition=Condition.objects.filter(slug=submission.condition_slug).first(),
+        primary_condition=condition,
         condition_other=submission.condition_other,
         diagnosis_year=submission.diagnosis_year,
     )
@@ -574,7 +591,7 @@ def intake_submit(*, submission: IntakeSubmission) -> Referral:
         patient=patient,
         source=Source.WEB_FORM,
         stage=Stage.NEW,
-        assigned_to=selectors.coordinator_with_fewest_open_leads(),
+        assigned_to=coordinator,
         next_action="First call to the patient",
         next_action_due=pipeline.contact_due_date(timezone.localdate(now)),
         submitter_role=submission.submitter_role,
