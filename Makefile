@@ -5,13 +5,14 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install db run worker test lint format serve clean
+.PHONY: help install db run worker test lint format serve bench clean
 
 help:
 	@echo "make run    - install, migrate, load reference + demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - install everything and run the whole test suite"
 	@echo "make lint   - ruff check + format check + migrations check"
 	@echo "make serve  - production settings under gunicorn + whitenoise on http://$(HOST):$(PORT)"
+	@echo "make bench  - seed 1k and 100k leads on SQLite and PostgreSQL, time every staff page"
 
 $(STAMP): pyproject.toml requirements.lock
 	@python_bin=$$(bin/find-python) && \
@@ -42,10 +43,18 @@ SERVE_ENV := DJANGO_ENV=production \
 	SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT:-0} SECURE_COOKIES=$${SECURE_COOKIES:-0} \
 	OTP_REQUIRED=$${OTP_REQUIRED:-1}
 WORKERS ?= 2
+# The benchmark serves its own, already migrated database: `make serve SERVE_DEPS=` skips `db`.
+SERVE_DEPS ?= db
 
-serve: db
+serve: $(SERVE_DEPS)
 	$(SERVE_ENV) $(PY) manage.py collectstatic --noinput -v0
 	$(SERVE_ENV) $(VENV)/bin/gunicorn carecrm.wsgi -w $(WORKERS) -b $(HOST):$(PORT) --access-logfile -
+
+# Every staff page timed at 1k and 100k leads on SQLite and PostgreSQL (bench/README.md);
+# e.g. `make bench BENCH_ARGS="--sizes 1000 --databases sqlite"` for a quick run.
+BENCH_ARGS ?=
+bench: install
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 worker: install
 	$(PY) manage.py db_worker
