@@ -5,11 +5,11 @@ from functools import wraps
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
-from referrals import selectors
-from referrals.models import Referral
+from referrals import selectors, services
+from referrals.models import AccessAction, LeadDocument, Referral
 
 
 def staff_page(permission: str) -> Callable:
@@ -70,3 +70,33 @@ def _get_referral_for_staff(request: HttpRequest, pk: int) -> Referral:
 
 def page_context(request: HttpRequest, title: str, **context) -> dict:
     return {**admin.site.each_context(request), "title": title, **context}
+
+
+def document_download(
+    request: HttpRequest, referral: Referral, document_pk: int, *, reader: str = ""
+) -> FileResponse:
+    """One of the lead's documents as an attachment, logged; 404 if erased or missing."""
+    document = get_object_or_404(LeadDocument, pk=document_pk, referral=referral)
+    if document.is_erased:
+        raise Http404("This document was erased with the patient's data.")
+    try:
+        handle = document.file.open("rb")
+    except FileNotFoundError as error:
+        raise Http404("The document's file is missing.") from error
+    services.access_log_record(
+        user=request.user,
+        action=AccessAction.VIEW_DOCUMENT,
+        referral=referral,
+        detail=f"Document #{document.pk} ({document.get_kind_display()}): "
+        f"{document.original_filename}" + (f" ({reader})" if reader else ""),
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=document.original_filename,
+        content_type=document.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -26,8 +26,13 @@ from referrals.forms import (
     HospitalTreatedForm,
     VersionedForm,
 )
-from referrals.models import AccessAction, CloseReason, LeadDocument, Referral, Stage
-from referrals.views.common import _get_referral_for_staff, liaison_page, page_context
+from referrals.models import AccessAction, CloseReason, Referral, Stage
+from referrals.views.common import (
+    _get_referral_for_staff,
+    document_download,
+    liaison_page,
+    page_context,
+)
 
 
 def _waiting_days(referral: Referral, today) -> int | None:
@@ -280,27 +285,4 @@ def hospital_treated(request: HttpRequest, pk: int) -> HttpResponse:
 def hospital_document(request: HttpRequest, pk: int, document_pk: int) -> FileResponse:
     """One of the referral's documents as a download, logged like the coordinator's."""
     referral = _get_referral_for_staff(request, pk)
-    document = get_object_or_404(LeadDocument, pk=document_pk, referral=referral)
-    if document.is_erased:
-        raise Http404("This document was erased with the patient's data.")
-    try:
-        handle = document.file.open("rb")
-    except FileNotFoundError as error:
-        raise Http404("The document's file is missing.") from error
-    services.access_log_record(
-        user=request.user,
-        action=AccessAction.VIEW_DOCUMENT,
-        referral=referral,
-        detail=f"Document #{document.pk} ({document.get_kind_display()}): "
-        f"{document.original_filename} (hospital liaison)",
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=document.original_filename,
-        content_type=document.content_type,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return document_download(request, referral, document_pk, reader="hospital liaison")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,8 +29,13 @@ from referrals.forms import (
     TransitionForm,
     TreatmentLineForm,
 )
-from referrals.models import AccessAction, LeadDocument, PriorTreatmentLine, Referral, Task
-from referrals.views.common import _get_referral_for_staff, page_context, staff_page
+from referrals.models import AccessAction, PriorTreatmentLine, Referral, Task
+from referrals.views.common import (
+    _get_referral_for_staff,
+    document_download,
+    page_context,
+    staff_page,
+)
 from trials.models import Program, Trial
 
 
@@ -368,27 +373,4 @@ def _document_upload(request: HttpRequest, referral: Referral) -> HttpResponse:
 def lead_document(request: HttpRequest, pk: int, document_pk: int) -> FileResponse:
     """Stream one of the lead's documents as a download, and log who took it."""
     referral = _get_referral_for_staff(request, pk)
-    document = get_object_or_404(LeadDocument, pk=document_pk, referral=referral)
-    if document.is_erased:
-        raise Http404("This document was erased with the patient's data.")
-    try:
-        handle = document.file.open("rb")
-    except FileNotFoundError as error:
-        raise Http404("The document's file is missing.") from error
-    services.access_log_record(
-        user=request.user,
-        action=AccessAction.VIEW_DOCUMENT,
-        referral=referral,
-        detail=f"Document #{document.pk} ({document.get_kind_display()}): "
-        f"{document.original_filename}",
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=document.original_filename,
-        content_type=document.content_type,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return document_download(request, referral, document_pk)
