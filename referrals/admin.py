@@ -207,6 +207,10 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related(FAILED_LINE_FACTS)
 
+    def get_search_results(self, request, queryset, search_term):
+        # The same matches as `search_fields`, answered by the text index (referrals/search.py).
+        return queryset.matching(search_term), False
+
     actions_detail = ["export_data", "erase"]
 
     def has_export_patient_data_permission(self, request, object_id=None) -> bool:
@@ -480,6 +484,10 @@ class ReferralAdmin(
         # Object-level scope in the one place that decides it (a liaison sees only referrals sent
         # to their hospital); the list, the exports and the change pages all read this.
         return selectors.referrals_visible_to(request.user, super().get_queryset(request))
+
+    def get_search_results(self, request, queryset, search_term):
+        # The patient's names, phone and e-mail, answered by the text index (referrals/search.py).
+        return queryset.matching(search_term), False
 
     def has_import_permission(self, request) -> bool:
         return request.user.has_perms(["referrals.add_referral", "referrals.add_patient"])

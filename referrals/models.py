@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from referrals.documents import document_upload_to, private_storage
+from referrals.search import patient_search_q, search_words
 from trials.models import Condition, Program, Therapy, Trial
 
 
@@ -57,6 +58,12 @@ class QuickChoiceDisplay:
 def age_on(date_of_birth: datetime.date, today: datetime.date) -> int:
     before_birthday = (today.month, today.day) < (date_of_birth.month, date_of_birth.day)
     return today.year - date_of_birth.year - before_birthday
+
+
+class PatientQuerySet(models.QuerySet):
+    def matching(self, term: str):
+        """Every word of `term` in the patient's first or last name, phone or e-mail."""
+        return self.filter(patient_search_q(term, self.db))
 
 
 class Patient(QuickChoiceDisplay, models.Model):
@@ -121,6 +128,7 @@ class Patient(QuickChoiceDisplay, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = PatientQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:
@@ -372,6 +380,12 @@ class ReferralQuerySet(models.QuerySet):
 
     def for_coordinator(self, user):
         return self.filter(assigned_to=user)
+
+    def matching(self, term: str):
+        """Leads whose patient matches every word of `term` (`PatientQuerySet.matching`)."""
+        if not search_words(term):
+            return self
+        return self.filter(patient__in=Patient.objects.using(self.db).matching(term))
 
     def overdue(self, today: datetime.date | None = None):
         today = today or timezone.localdate()

@@ -196,7 +196,7 @@ def queue_for(user: AbstractBaseUser, filters: QueueFilters, page: int = 1) -> l
     if filters.only_overdue:
         leads = leads.filter(urgency=0)
     if filters.search:
-        leads = leads.filter(_patient_search(filters.search))
+        leads = leads.matching(filters.search)
     order = ("urgency", F("next_action_due").asc(nulls_last=True), "-priority", "created_at", "id")
     offset = (page - 1) * QUEUE_PAGE_SIZE
     ids = list(
@@ -210,18 +210,6 @@ def queue_for(user: AbstractBaseUser, filters: QueueFilters, page: int = 1) -> l
     )
     by_id = {row.pk: row for row in rows}
     return [by_id[pk] for pk in ids]
-
-
-def _patient_search(term: str) -> Q:
-    query = Q()
-    for word in term.split():
-        query &= (
-            Q(patient__first_name__icontains=word)
-            | Q(patient__last_name__icontains=word)
-            | Q(patient__phone__icontains=word)
-            | Q(patient__email__icontains=word)
-        )
-    return query
 
 
 def open_tasks_for(user: AbstractBaseUser) -> list[Task]:
@@ -1004,7 +992,7 @@ def liaison_referrals(
     if search.isdecimal():
         leads = leads.filter(pk=int(search))
     elif search:
-        leads = leads.filter(_patient_search(search))
+        leads = leads.matching(search)
     awaiting = Case(
         When(stage=Stage.REFERRED, hospital_decision_at__isnull=True, then=Value(0)),
         default=Value(1),
