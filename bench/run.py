@@ -199,7 +199,13 @@ def worker_env(url: str) -> dict[str, str]:
 
 
 def run_worker(
-    database: str, size: int, url: str, requests: int, fresh: bool, quiet: tuple[float, int]
+    database: str,
+    size: int,
+    url: str,
+    requests: int,
+    fresh: bool,
+    quiet: tuple[float, int],
+    only: list[str],
 ) -> dict:
     raw = WORK / f"raw-{database}-{size}.json"
     previous = json.loads(raw.read_text()) if raw.exists() and not fresh else {}
@@ -208,6 +214,8 @@ def run_worker(
     command += ["--quiet-load", str(quiet[0]), "--quiet-wait", str(quiet[1])]
     if fresh:
         command.append("--seed")
+    if only:
+        command += ["--pages", *only]
     subprocess.run(command, env=worker_env(url), cwd=ROOT, check=True)
     result = json.loads(raw.read_text())
     if not fresh and previous.get("seed"):
@@ -398,7 +406,7 @@ def evaluate_targets(runs: list[dict], intake: list[dict]) -> list[dict]:
     sqlite_large = by_key.get(("sqlite", large))
     if sqlite_large:
         for page, info in PAGES.items():
-            if page in FAST_PAGES or info.group == "changelist":
+            if page in sqlite_large["pages"] and (page in FAST_PAGES or info.group == "changelist"):
                 p50 = sqlite_large["pages"][page]["p50_ms"]
                 add(
                     f"sqlite {large:,}: {info.label}: p50 ≤ {FAST_PAGES_P50_MS} ms",
@@ -408,6 +416,8 @@ def evaluate_targets(runs: list[dict], intake: list[dict]) -> list[dict]:
     for run in runs:
         if run["size"] == large:
             for page in ("dashboard", "dashboard_uncached"):
+                if page not in run["pages"]:
+                    continue
                 p50 = run["pages"][page]["p50_ms"]
                 add(
                     f"{run['database']} {large:,}: {PAGES[page].label}: p50 ≤ "
@@ -474,7 +484,8 @@ def markdown(report: dict) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         large = by_key.get((database, sizes[-1]))
-        if large and "stock_referrals_deep" in large["pages"]:
+        compared = ("referrals", "referrals_deep", *BASELINE_PAGES)
+        if large and all(page in large["pages"] for page in compared):
             ours = large["pages"]["referrals"]["p50_ms"]
             ours_deep = large["pages"]["referrals_deep"]["p50_ms"]
             stock = large["pages"]["stock_referrals"]["p50_ms"]
@@ -550,7 +561,13 @@ def orchestrate(args: argparse.Namespace) -> int:
                 f"\n=== {database}, {size:,} leads ({'seed' if fresh else 'reuse'}) ===", flush=True
             )
             run = run_worker(
-                database, size, url, args.requests, fresh, (args.quiet_load, args.quiet_wait)
+                database,
+                size,
+                url,
+                args.requests,
+                fresh,
+                (args.quiet_load, args.quiet_wait),
+                args.pages,
             )
             runs.append(run)
         if args.intake_seconds > 0:
@@ -588,6 +605,8 @@ def orchestrate(args: argparse.Namespace) -> int:
     report["targets"] = evaluate_targets(runs, intake)
     report["elapsed_seconds"] = round(time.monotonic() - started)
     suffix = "" if sorted(args.sizes) == [1000, 100_000] else "-" + "-".join(map(str, args.sizes))
+    if args.pages:
+        suffix += "-partial"
     (RESULTS / f"bench{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / f"bench{suffix}.md").write_text(markdown(report))
     print("\n" + markdown(report))
@@ -621,7 +640,9 @@ def worker(args: argparse.Namespace) -> None:
         result["seed"] = {"seconds": round(seconds, 1), "rows": rows}
         print(f"seeded {args.size:,} leads in {seconds:.1f} s: {rows}", flush=True)
     _analyze()
-    result.update(measure_pages(args.size, args.requests, args.quiet_load, args.quiet_wait))
+    result.update(
+        measure_pages(args.size, args.requests, args.quiet_load, args.quiet_wait, args.pages)
+    )
     Path(args.raw).write_text(json.dumps(result, indent=2))
 
 
@@ -634,7 +655,9 @@ def _analyze() -> None:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
 
-def measure_pages(size: int, requests: int, quiet_load: float, quiet_wait: int) -> dict:
+def measure_pages(
+    size: int, requests: int, quiet_load: float, quiet_wait: int, only: list[str]
+) -> dict:
     import seed as bench_seed
     from django.contrib.auth.models import User
     from django.core.management import call_command
@@ -703,6 +726,8 @@ def measure_pages(size: int, requests: int, quiet_load: float, quiet_wait: int) 
         "stock_referrals": ("admin", "get", stock),
         "stock_referrals_deep": ("admin", "get", f"{stock}?p={deep}"),
     }
+    if only:
+        pages = {page: pages[page] for page in only}
     print(
         f"lead #{lead.pk} (patient #{patient_id}); export filter {export_filter[0] or '(none)'} "
         f"→ {export_filter[1]:,} rows; deep page {deep}",
@@ -865,6 +890,9 @@ def main() -> int:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
+        "--pages", nargs="+", choices=list(PAGES), default=[], help="measure only these pages"
+    )
+    parser.add_argument(
         "--quiet-load",
         type=float,
         default=1.0,
@@ -881,6 +909,7 @@ def main() -> int:
     work.add_argument("--seed", action="store_true")
     work.add_argument("--quiet-load", type=float, default=1.0)
     work.add_argument("--quiet-wait", type=int, default=0)
+    work.add_argument("--pages", nargs="+", default=[])
     args = parser.parse_args()
     if args.command == "worker":
         worker(args)

@@ -185,6 +185,18 @@ def test_it_lists_referrals_without_an_unbounded_full_count(admin_client):
     assert " WHERE " in counts[0].upper()
 
 
+def test_it_keeps_the_search_and_filters_in_every_row_link(admin_client):
+    wanted = ReferralFactory(patient=PatientFactory(last_name="Levinson"), source="phone")
+
+    response = admin_client.get(
+        _url("referrals.referral", "changelist"), {"q": "Levin", "source__exact": "phone"}
+    )
+
+    change = _url("referrals.referral", "change", wanted.pk)
+    link = f'href="{change}?_changelist_filters=q%3DLevin%26source__exact%3Dphone"'
+    assert response.text.count(link) == 2  # the id and the patient column
+
+
 def test_it_finds_a_referral_by_patient_phone(admin_client):
     wanted = ReferralFactory(patient=PatientFactory(phone="+972501112233"))
     ReferralFactory.create_batch(3)

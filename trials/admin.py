@@ -4,6 +4,7 @@ from collections.abc import Callable, Sequence
 from django.contrib import admin
 from django.core.paginator import InvalidPage, Paginator
 from django.db.models import Count
+from django.db.models.sql.where import WhereNode
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from unfold.admin import TabularInline
@@ -29,7 +30,7 @@ class DeferredJoinPaginator(Paginator):
     Django's page is `LIMIT 100 OFFSET n` over the whole joined query, so page 200 of the
     referrals reads, joins and drops 19,900 leads with their patients. Here the page's ids come
     first, from the ordering index alone (OFFSET over index entries), and then only those rows
-    are read with their joins and prefetches: one more query, the same for every page.
+    are read by id with their joins and prefetches: one more query, the same for every page.
     """
 
     def page(self, number):
@@ -44,7 +45,11 @@ class DeferredJoinPaginator(Paginator):
 
         def rows() -> list:
             ids = list(queryset.values_list("pk", flat=True)[bottom:top])
-            found = {row.pk: row for row in queryset.filter(pk__in=ids)}
+            # The ids already passed the list's filters and search; asking them again would
+            # repeat the search for a hundred known rows. Joins, columns and prefetches stay.
+            by_id = queryset.order_by()
+            by_id.query.where = WhereNode()
+            found = {row.pk: row for row in by_id.filter(pk__in=ids)}
             return [found[pk] for pk in ids if pk in found]
 
         return self._get_page(_Lazy(rows), number, self)
@@ -71,7 +76,20 @@ class _Lazy(Sequence):
 
 class ChangeList(UnfoldChangeList):
     """Reads a one-page list the way it reads a long one (through the paginator), so a list
-    costs the same queries whether its rows fill one page or a thousand."""
+    costs the same queries whether its rows fill one page or a thousand.
+
+    Row links carry the list's filters and search themselves: Django's `add_preserved_filters`
+    resolves every row's URL to find out whether it is the changelist (it never is), 0.2 ms a
+    link, which made a searched or filtered page of 100 rows 40 ms slower than an unfiltered one.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.row_filters, self.preserved_filters = self.preserved_filters, ""
+
+    def url_for_result(self, result) -> str:
+        url = super().url_for_result(result)
+        return f"{url}?{self.row_filters}" if self.row_filters else url
 
     def get_results(self, request) -> None:
         super().get_results(request)
