@@ -63,7 +63,8 @@ PAGES = {
     "board": PageInfo("Pipeline board", "page"),
     "lead": PageInfo("Lead page", "page"),
     "dashboard": PageInfo("Dashboard (admin index)", "page"),
-    "dashboard_uncached": PageInfo("Dashboard, figures recomputed (cache off)", "page"),
+    # What the refresh task computes (referrals/dashboard.py); no page view waits for it.
+    "dashboard_uncached": PageInfo("Dashboard figures recomputed (the refresh task)", "task"),
     "referrals": PageInfo("Referral list", "changelist"),
     "referrals_search": PageInfo("Referral list, search", "changelist"),
     "referrals_filter": PageInfo("Referral list, filter", "changelist"),
@@ -397,6 +398,8 @@ def evaluate_targets(runs: list[dict], intake: list[dict]) -> list[dict]:
                 a["queries"] == b["queries"],
                 f"{a['queries']} vs {b['queries']}",
             )
+            if info.group == "task":
+                continue  # the growth target is for pages; the task's time has its own target
             growth = b["p50_ms"] / a["p50_ms"]
             add(
                 f"{database}: {info.label}: growth {large:,}/{small:,} ≤ {MAX_GROWTH}×",
@@ -665,7 +668,10 @@ def measure_pages(
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, override_settings
     from django.urls import reverse
+    from django.utils import timezone
 
+    from referrals.dashboard import dashboard_refresh
+    from referrals.forms import DashboardPeriodForm
     from referrals.models import Referral, Source
     from trials.models import Condition, TrialStatus
 
@@ -693,13 +699,12 @@ def measure_pages(
     patients = reverse("admin:referrals_patient_changelist")
     trials = reverse("admin:trials_trial_changelist")
     stock = "/bench-stock-admin/referrals/referral/"
-    no_cache = {"DASHBOARD_CACHE_SECONDS": 0}
     pages = {
         "queue": ("coordinator", "get", reverse("referrals:queue")),
         "board": ("coordinator", "get", reverse("referrals:board")),
         "lead": ("coordinator", "get", reverse("referrals:lead", args=[lead.pk])),
         "dashboard": ("admin", "get", reverse("admin:index")),
-        "dashboard_uncached": ("admin", "get", reverse("admin:index"), no_cache),
+        "dashboard_uncached": ("task", "dashboard_refresh", ""),
         "referrals": ("admin", "get", referrals),
         "referrals_search": ("admin", "get", f"{referrals}?q=Katz"),
         # A filter that fills the first page at 1,000 leads too (a sixth of the leads), on a
@@ -740,15 +745,13 @@ def measure_pages(
         clients["admin"].force_login(admin)
 
     def once(page: str) -> None:
-        who, method, target, *overrides = pages[page]
-        if overrides:
-            with override_settings(**overrides[0]):
-                return once_as(page, who, method, target)
-        return once_as(page, who, method, target)
-
-    def once_as(page: str, who: str, method: str, target: str) -> None:
+        who, method, target = pages[page]
         if who == "command":
             call_command("match", target, "--json", stdout=io.StringIO())
+            return
+        if who == "task":
+            first_day, last_day = DashboardPeriodForm(None).dates(timezone.localdate())
+            dashboard_refresh.call(first_day=first_day.isoformat(), last_day=last_day.isoformat())
             return
         client = clients[who]
         if method == "post":

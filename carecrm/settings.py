@@ -139,7 +139,13 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The dashboard's figures are computed by the task worker and read by every server process,
+    # so they need a cache all of them share: Redis, or else a table in the database
+    # (made by migration referrals 0017).
+    "dashboard": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "carecrm_cache"},
 }
 
 # The public intake form: at most this many submissions per client IP per window, and bodies
@@ -147,8 +153,8 @@ CACHES = {
 INTAKE_RATE_LIMIT = int(os.environ.get("INTAKE_RATE_LIMIT", "5"))
 INTAKE_RATE_WINDOW_SECONDS = int(os.environ.get("INTAKE_RATE_WINDOW_SECONDS", "600"))
 INTAKE_MAX_BODY_BYTES = 64 * 1024
-# The dashboard's figures for a period are computed at most once per this many seconds (per
-# cache: shared by all server processes with REDIS_URL); 0 computes them on every request.
+# The dashboard's figures for a period are refreshed by a task once they are this many seconds
+# old (referrals/dashboard.py); 0 computes them on every request.
 DASHBOARD_CACHE_SECONDS = int(os.environ.get("DASHBOARD_CACHE_SECONDS", "60"))
 # Patients whose leads are all closed are anonymised this long after closing (apply_retention).
 RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", str(2 * 365)))
