@@ -633,6 +633,8 @@ def worker(args: argparse.Namespace) -> None:
     import seed as bench_seed
     from django.core.management import call_command
 
+    import carecrm.wsgi  # noqa: F401  (the process is set up as gunicorn sets up a worker)
+
     result: dict = {"database": args.database, "size": args.size}
     started = time.perf_counter()
     call_command("migrate", verbosity=0)

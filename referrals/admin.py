@@ -5,7 +5,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.contrib.auth.models import Group
-from django.db.models import Prefetch
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -33,6 +32,7 @@ from referrals.models import (
     ScreeningRecord,
     Stage,
     Task,
+    failed_line_facts,
 )
 from referrals.resources import ReferralImportResource
 from trials.admin import ModelAdmin
@@ -57,16 +57,6 @@ STAGE_COLOURS = {
 def _stage_badge(label: str, language: str) -> str:
     """Unfold's coloured label for a stage, rendered once per stage and language, not per row."""
     return display_for_label(label, "", STAGE_COLOURS)
-
-
-# The failed-line column: each line's stop reason and whether a therapy of it counts, in one
-# prefetch query (no therapies loaded).
-FAILED_LINE_FACTS = Prefetch(
-    "treatment_lines",
-    queryset=PriorTreatmentLine.objects.only("id", "patient_id", "reason_stopped")
-    .with_counting_therapy()
-    .order_by(),
-)
 
 
 class ChangelistExportMixin:
@@ -205,7 +195,7 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related(FAILED_LINE_FACTS)
+        return super().get_queryset(request).prefetch_related(failed_line_facts())
 
     def get_search_results(self, request, queryset, search_term):
         # The same matches as `search_fields`, answered by the text index (referrals/search.py).

@@ -16,14 +16,14 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from django.db.models import Model, Prefetch, QuerySet
+from django.db.models import Model, QuerySet
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from referrals.models import Patient, PriorTreatmentLine, Referral, ScreeningRecord
+from referrals.models import Patient, Referral, ScreeningRecord, failed_line_facts
 
 CHUNK_SIZE = 2000
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
@@ -96,18 +96,12 @@ def _target(referral: Referral) -> str:
 
 
 def _prepare_referrals(queryset: QuerySet) -> QuerySet:
-    lines = Prefetch(
-        "patient__treatment_lines",
-        queryset=PriorTreatmentLine.objects.only("id", "patient_id", "reason_stopped")
-        .with_counting_therapy()
-        .order_by(),
-    )
     return queryset.select_related(
         "patient__primary_condition",
         "assigned_to",
         "target_program__hospital",
         "target_trial",
-    ).prefetch_related(lines)
+    ).prefetch_related(failed_line_facts("patient__treatment_lines"))
 
 
 REFERRALS = ExportSpec(

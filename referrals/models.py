@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from referrals.documents import document_upload_to, private_storage
-from referrals.search import patient_search_q, search_words
+from referrals.search import matching_ids
 from trials.models import Condition, Program, Therapy, Trial
 
 
@@ -63,7 +63,8 @@ def age_on(date_of_birth: datetime.date, today: datetime.date) -> int:
 class PatientQuerySet(models.QuerySet):
     def matching(self, term: str):
         """Every word of `term` in the patient's first or last name, phone or e-mail."""
-        return self.filter(patient_search_q(term, self.db))
+        ids = matching_ids(Patient._base_manager.using(self.db), term)
+        return self if ids is None else self.filter(pk__in=ids)
 
 
 class Patient(QuickChoiceDisplay, models.Model):
@@ -176,10 +177,14 @@ class Patient(QuickChoiceDisplay, models.Model):
     def failed_line_count(self) -> int:
         """Lines that failed and contain at least one therapy that counts.
 
-        Reads `treatment_lines` and their therapies through the related managers, so list pages
-        prefetch `treatment_lines__therapies` and this costs no query per patient.
+        Reads the lines a list prefetched with `failed_line_facts()` where it did; otherwise
+        `treatment_lines` and their therapies through the related managers (prefetch
+        `treatment_lines__therapies` so that this costs no query per patient).
         """
-        return sum(1 for line in self.treatment_lines.all() if line.counts_as_failed)
+        lines = getattr(self, "failed_line_facts", None)
+        if lines is None:
+            lines = self.treatment_lines.all()
+        return sum(1 for line in lines if line.counts_as_failed)
 
     @property
     def exclusion_list(self) -> list[str]:
@@ -228,6 +233,22 @@ class PriorTreatmentLineQuerySet(models.QuerySet):
                 )
             )
         )
+
+
+def failed_line_facts(path: str = "treatment_lines") -> models.Prefetch:
+    """What a list row needs for `Patient.failed_line_count`, in one query for the whole page:
+    each line's stop reason and whether a therapy of it counts (no therapies loaded).
+
+    Into a plain list (`to_attr`): a prefetch into the related manager clones its queryset for
+    every row, which cost 0.5 ms a lead on the queue.
+    """
+    return models.Prefetch(
+        path,
+        queryset=PriorTreatmentLine.objects.only("id", "patient_id", "reason_stopped")
+        .with_counting_therapy()
+        .order_by(),
+        to_attr="failed_line_facts",
+    )
 
 
 class PriorTreatmentLine(QuickChoiceDisplay, models.Model):
@@ -383,9 +404,8 @@ class ReferralQuerySet(models.QuerySet):
 
     def matching(self, term: str):
         """Leads whose patient matches every word of `term` (`PatientQuerySet.matching`)."""
-        if not search_words(term):
-            return self
-        return self.filter(patient__in=Patient.objects.using(self.db).matching(term))
+        ids = matching_ids(Patient._base_manager.using(self.db), term)
+        return self if ids is None else self.filter(patient__in=ids)
 
     def overdue(self, today: datetime.date | None = None):
         today = today or timezone.localdate()

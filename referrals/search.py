@@ -16,12 +16,13 @@ A trigram index cannot answer a word shorter than three characters; such a word 
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils.text import smart_split, unescape_string_literal
 
 SEARCH_COLUMNS = ("first_name", "last_name", "phone", "email")
 TRIGRAM = 3
+_NO_LIMIT = 2**62
 
 _FTS_TABLE = "referrals_patient_search"
 _COLUMNS = ", ".join(SEARCH_COLUMNS)
@@ -51,9 +52,24 @@ def search_words(term: str) -> list[str]:
     return words
 
 
-def patient_search_q(term: str, using: str) -> Q:
-    """Patients with every word of `term` in one of their names, phone or e-mail."""
-    sqlite = connections[using].vendor == "sqlite"
+def matching_ids(patients: QuerySet, term: str) -> QuerySet | None:
+    """The ids of the patients with every word of `term` in a name, the phone or e-mail, as a
+    subquery for `pk__in` / `patient__in`; None when `term` has no words."""
+    vendor = connections[patients.db].vendor
+    query = _words_q(term, sqlite=vendor == "sqlite")
+    if not query:
+        return None
+    matches = patients.filter(query).order_by().values("pk")
+    if vendor == "postgresql":
+        # The matches first, from the trigram indexes, then the list's order. Left to fold the
+        # subquery into the outer query, the planner walks the list's ordering index instead
+        # (the patient list is ordered by last name, which the matches share): 75 ms rather
+        # than 28 at 100,000 patients. A subquery with a LIMIT is never folded.
+        return matches[:_NO_LIMIT]
+    return matches
+
+
+def _words_q(term: str, *, sqlite: bool) -> Q:
     query = Q()
     for word in search_words(term):
         if sqlite and len(word) >= TRIGRAM:

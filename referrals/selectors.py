@@ -44,6 +44,7 @@ from referrals.models import (
     Stage,
     Task,
     TreatmentOutcome,
+    failed_line_facts,
 )
 from referrals.pipeline import contact_deadline_cutoff
 from trials.models import Condition, Program, ProgramStatus, Trial, TrialSite, TrialStatus
@@ -74,15 +75,6 @@ BOARD_CARD = (
     "assigned_to__first_name",
     "assigned_to__last_name",
     "assigned_to__username",
-)
-
-# What a list row needs for the failed-line count: the lines' stop reasons and, read in the
-# same query, whether each has a therapy that counts (no therapies prefetched).
-FAILED_LINE_FACTS = Prefetch(
-    "patient__treatment_lines",
-    queryset=PriorTreatmentLine.objects.only("id", "patient_id", "reason_stopped")
-    .with_counting_therapy()
-    .order_by(),
 )
 
 
@@ -206,7 +198,7 @@ def queue_for(user: AbstractBaseUser, filters: QueueFilters, page: int = 1) -> l
         Referral.objects.filter(pk__in=ids)
         .select_related("patient__primary_condition")
         .only(*QUEUE_ROW)
-        .prefetch_related(FAILED_LINE_FACTS)
+        .prefetch_related(failed_line_facts("patient__treatment_lines"))
     )
     by_id = {row.pk: row for row in rows}
     return [by_id[pk] for pk in ids]
@@ -268,7 +260,7 @@ def board_columns(filters: BoardFilters) -> list[BoardColumn]:
         Referral.objects.filter(pk__in=first_cards)
         .select_related("patient__primary_condition", "assigned_to")
         .only(*BOARD_CARD)
-        .prefetch_related(FAILED_LINE_FACTS)
+        .prefetch_related(failed_line_facts("patient__treatment_lines"))
         .order_by("stage_changed_at", "id")
     )
     by_stage: dict[str, list[Referral]] = {stage: [] for stage in OPEN_STAGES}
