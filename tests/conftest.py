@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django_tasks_db.management.commands.db_worker import Worker
 
 from tests.factories import HospitalFactory, UserFactory, make_liaison
 
@@ -20,6 +21,21 @@ def dashboard_figures_per_request(settings):
     # The dashboard keeps its figures for DASHBOARD_CACHE_SECONDS; a test reads what it just
     # wrote. tests/test_dashboard.py turns the cache on where the cache is under test.
     settings.DASHBOARD_CACHE_SECONDS = 0
+
+
+@pytest.fixture
+def task_worker():
+    """The django-tasks-db worker as `manage.py db_worker` runs it, driven task by task."""
+    return Worker(
+        queue_names=["*"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-worker",
+        excluded_queue_names=[],
+    )
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from django.core.cache import caches
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
-from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from referrals import selectors
@@ -239,7 +238,7 @@ def test_it_serves_the_figures_from_the_shared_summary(
 
 
 def test_it_queues_one_refresh_for_a_stale_summary_and_the_worker_refreshes_it(
-    admin_client, settings
+    admin_client, settings, task_worker
 ):
     store = _summary_store(settings)
     _lead(days_ago=1)
@@ -256,7 +255,7 @@ def test_it_queues_one_refresh_for_a_stale_summary_and_the_worker_refreshes_it(
     assert 'data-testid="kpi-open_leads">1<' in stale.text  # the view did not wait
     [queued] = DBTaskResult.objects.all()  # one refresh, however many views
     assert queued.task_path == "referrals.dashboard.dashboard_refresh"
-    _worker().run_task(queued)
+    task_worker.run_task(queued)
     queued.refresh_from_db()
     assert queued.status == "SUCCESSFUL"
     assert 'data-testid="kpi-open_leads">2<' in admin_client.get(reverse("admin:index")).text
@@ -279,19 +278,6 @@ def _summary_keys() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT cache_key FROM carecrm_cache")
         return [key.split(":", 2)[-1] for (key,) in cursor.fetchall()]
-
-
-def _worker() -> Worker:
-    return Worker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test-worker",
-        excluded_queue_names=[],
-    )
 
 
 def test_it_filters_by_a_custom_period(admin_client):

@@ -19,7 +19,6 @@ from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
-from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
@@ -551,7 +550,7 @@ def test_it_does_not_acknowledge_without_an_email_address(
 
 
 def test_it_never_loses_the_lead_when_the_mail_server_fails(
-    client, lupus, coordinator, monkeypatch, django_capture_on_commit_callbacks
+    client, lupus, coordinator, monkeypatch, django_capture_on_commit_callbacks, task_worker
 ):
     def refuse(*args, **kwargs):
         raise smtplib.SMTPException("421 mail server unavailable")
@@ -569,18 +568,8 @@ def test_it_never_loses_the_lead_when_the_mail_server_fails(
         submitter_acknowledge.call(referral_id=referral.pk)
 
     # The worker records each e-mail task as failed; the lead is untouched.
-    worker = Worker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test-worker",
-        excluded_queue_names=[],
-    )
     for result in DBTaskResult.objects.all():
-        worker.run_task(result)
+        task_worker.run_task(result)
     results = DBTaskResult.objects.all()
     assert len(results) == 2
     assert {(r.status, r.exception_class_path) for r in results} == {

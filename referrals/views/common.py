@@ -3,10 +3,11 @@
 from collections.abc import Callable
 from functools import wraps
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 
 from referrals import selectors, services
 from referrals.models import AccessAction, LeadDocument, Referral
@@ -44,6 +45,29 @@ def liaison_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
         return view(request, *args, **kwargs)
 
     return staff_page(selectors.LIAISON_PERMISSION)(checked)
+
+
+def form_action(
+    request: HttpRequest,
+    form: forms.Form,
+    action: Callable[[dict], str],
+    *,
+    success_url: str,
+    rerender: Callable[[], HttpResponse],
+) -> HttpResponse:
+    """Run `action` on valid input and go to `success_url` with its message; otherwise, or when
+    the service refuses, say why and re-render the page with the form (nothing is written)."""
+    if form.is_valid():
+        try:
+            success = action(form.cleaned_data)
+        except services.ReferralError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, success)
+            return redirect(success_url)
+    else:
+        messages.error(request, "Please correct the errors below.")
+    return rerender()
 
 
 def _get_referral_for_staff(request: HttpRequest, pk: int) -> Referral:

@@ -9,9 +9,8 @@ referral, or a lead that was never referred, is a 404. The patient is shown as t
 from collections.abc import Callable
 
 from django import forms
-from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -30,6 +29,7 @@ from referrals.models import AccessAction, CloseReason, Referral, Stage
 from referrals.views.common import (
     _get_referral_for_staff,
     document_download,
+    form_action,
     liaison_page,
     page_context,
 )
@@ -151,18 +151,13 @@ def _act(
     form_name: str,
     action: Callable[[dict], str],
 ) -> HttpResponse:
-    """Run `action` on valid input; otherwise re-render the page with the form and the reason."""
-    if form.is_valid():
-        try:
-            success = action(form.cleaned_data)
-        except services.ReferralError as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(request, success)
-            return redirect(_referral_url(referral))
-    else:
-        messages.error(request, "Please correct the errors below.")
-    return _render_referral(request, referral, **{form_name: form})
+    return form_action(
+        request,
+        form,
+        action,
+        success_url=_referral_url(referral),
+        rerender=lambda: _render_referral(request, referral, **{form_name: form}),
+    )
 
 
 @liaison_page

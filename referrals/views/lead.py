@@ -33,6 +33,7 @@ from referrals.models import AccessAction, PriorTreatmentLine, Referral, Task
 from referrals.views.common import (
     _get_referral_for_staff,
     document_download,
+    form_action,
     page_context,
     staff_page,
 )
@@ -123,21 +124,15 @@ def _act(
     action: Callable[[dict], str],
     **context,
 ) -> HttpResponse:
-    """Run `action` on valid input; otherwise re-render the page with the form and the reason.
-
-    `context` goes to the re-rendered page too (e.g. which follow-up visit the form is for).
-    """
-    if form.is_valid():
-        try:
-            success = action(form.cleaned_data)
-        except services.ReferralError as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(request, success)
-            return redirect(_lead_url(referral))
-    else:
-        messages.error(request, "Please correct the errors below.")
-    return _render_lead(request, referral, **{form_name: form}, **context)
+    """`form_action` on the lead page; `context` goes to the re-rendered page too (e.g. which
+    follow-up visit the form is for)."""
+    return form_action(
+        request,
+        form,
+        action,
+        success_url=_lead_url(referral),
+        rerender=lambda: _render_lead(request, referral, **{form_name: form}, **context),
+    )
 
 
 @staff_page("referrals.view_referral")
