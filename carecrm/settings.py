@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "trials",
     "referrals",
     "carecrm",
+    "django.forms",
 ]
 
 MIDDLEWARE = [
@@ -88,6 +89,8 @@ if PRODUCTION:
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "carecrm.urls"
+# Widgets render with the site's template engine, so templates/ can hold widget templates too.
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 WSGI_APPLICATION = "carecrm.wsgi.application"
 
 TEMPLATES = [

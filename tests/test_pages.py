@@ -1377,3 +1377,26 @@ def test_it_takes_a_lead_from_new_to_referred(coordinator_client, lead, program)
         ("screening", "eligible"),
         ("eligible", "referred"),
     ]
+
+
+@pytest.mark.parametrize("value", ["", "sle", ["sle", "ra"]])
+def test_it_renders_its_selects_exactly_as_unfolds(value):
+    from unfold.widgets import UnfoldAdminSelectWidget
+
+    from referrals.forms import SelectWidget
+
+    choices = [
+        ("", "—"),
+        ("Connective tissue", [("sle", "Lupus & nephritis"), ("ssc", 'Systemic "sclerosis"')]),
+        ("ra", "Rheumatoid arthritis"),
+    ]
+
+    def rendered(widget_class) -> str:
+        widget = widget_class(attrs={"data-testid": "condition"}, choices=choices)
+        widget.allow_multiple_selected = isinstance(value, list)
+        html = widget.render("condition", value, attrs={"id": "id_condition"})
+        return re.sub(r">\s+<", "><", html.strip())
+
+    ours = rendered(SelectWidget)
+    assert ours == rendered(UnfoldAdminSelectWidget)
+    assert 'value="sle" selected' in ours or value == ""
