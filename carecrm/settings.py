@@ -152,10 +152,10 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    # The dashboard's figures are computed by the task worker and read by every server process,
-    # so they need a cache all of them share: Redis, or else a table in the database
+    # What every server process and the task worker must see alike (the dashboard's figures,
+    # the coordinators' workload for auto-assignment): Redis, or else a table in the database
     # (made by migration referrals 0017).
-    "dashboard": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "shared": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "carecrm_cache"},
 }
@@ -168,6 +168,9 @@ INTAKE_MAX_BODY_BYTES = 64 * 1024
 # The dashboard's figures for a period are refreshed by a task once they are this many seconds
 # old (referrals/dashboard.py); 0 computes them on every request.
 DASHBOARD_CACHE_SECONDS = int(os.environ.get("DASHBOARD_CACHE_SECONDS", "60"))
+# Auto-assignment counts the coordinators' open leads afresh this often (selectors says how
+# leads in between are counted); 0 counts them for every new lead.
+COORDINATOR_LOAD_SECONDS = int(os.environ.get("COORDINATOR_LOAD_SECONDS", "30"))
 # Patients whose leads are all closed are anonymised this long after closing (apply_retention).
 RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", str(2 * 365)))
 # Behind a reverse proxy, the client's address is this many hops from the end of

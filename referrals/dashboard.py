@@ -2,7 +2,7 @@
 
 Every figure aggregates the leads of the period, so its cost grows with them (150–200 ms at
 100,000 leads). A page view therefore never waits for them once they exist: it reads the last
-summary (from the `dashboard` cache, which every server process and the task worker share) and,
+summary (from the `shared` cache, which every server process and the task worker read) and,
 when that is older than DASHBOARD_CACHE_SECONDS, queues one `dashboard_refresh` task for the
 worker. Only the first view of a period, or one after the worker has been gone for
 DASHBOARD_KEEP_FACTOR refresh intervals, computes the figures itself. The page says how old its
@@ -36,7 +36,7 @@ def summary_for(
     seconds = settings.DASHBOARD_CACHE_SECONDS
     if not seconds:
         return figures_compute(_period(first_day, last_day), now)
-    store = caches["dashboard"]
+    store = caches["shared"]
     key = _key(first_day, last_day, now)
     summary = store.get(key)
     if summary is None:
@@ -54,7 +54,7 @@ def summary_refresh(
     """Compute the period's figures and keep them for every process to read."""
     summary = figures_compute(_period(first_day, last_day), now)
     key = _key(first_day, last_day, now)
-    store = caches["dashboard"]
+    store = caches["shared"]
     store.set(key, summary, settings.DASHBOARD_CACHE_SECONDS * DASHBOARD_KEEP_FACTOR)
     store.delete(f"{key}:queued")
     return summary

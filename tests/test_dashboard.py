@@ -213,7 +213,7 @@ def test_it_keeps_the_dashboard_query_count_flat(
 
 def _summary_store(settings):
     settings.DASHBOARD_CACHE_SECONDS = 60
-    store = caches["dashboard"]
+    store = caches["shared"]
     store.clear()
     return store
 

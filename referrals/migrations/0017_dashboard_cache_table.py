@@ -3,7 +3,7 @@ from django.db import migrations
 
 
 def create_cache_table(apps, schema_editor):
-    # The dashboard cache's table where that cache is the database (settings.CACHES); a no-op
+    # The shared cache's table where that cache is the database (settings.CACHES); a no-op
     # for Redis, and for a table that exists.
     call_command("createcachetable", database=schema_editor.connection.alias, verbosity=0)
 
