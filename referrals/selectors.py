@@ -355,6 +355,9 @@ def _open_leads_of(coordinator: OuterRef, *conditions: Q) -> Subquery:
     return Coalesce(Subquery(leads, output_field=IntegerField()), 0)
 
 
+_COORDINATOR_LOAD_KEY = "intake:coordinator-loads"
+
+
 def coordinator_with_fewest_open_leads() -> User | None:
     """The active coordinator carrying the fewest open leads (ties: the longest-standing).
 
@@ -398,9 +401,6 @@ def coordinator_with_fewest_open_leads() -> User | None:
         if chosen is not None:
             return chosen
     return None
-
-
-_COORDINATOR_LOAD_KEY = "intake:coordinator-loads"
 
 
 def possible_duplicates(
