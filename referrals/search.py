@@ -25,6 +25,7 @@ TRIGRAM = 3
 _NO_LIMIT = 2**62
 
 _FTS_TABLE = "referrals_patient_search"
+_FTS_MATCH = f"SELECT rowid FROM {_FTS_TABLE} WHERE {_FTS_TABLE} MATCH %s"
 _COLUMNS = ", ".join(SEARCH_COLUMNS)
 _NEW = ", ".join(f"new.{column}" for column in SEARCH_COLUMNS)
 _OLD = ", ".join(f"old.{column}" for column in SEARCH_COLUMNS)
@@ -73,7 +74,7 @@ def _words_q(term: str, *, sqlite: bool) -> Q:
     query = Q()
     for word in search_words(term):
         if sqlite and len(word) >= TRIGRAM:
-            query &= Q(pk__in=RawSQL(_fts_match_sql(), [_fts_phrase(word)]))
+            query &= Q(pk__in=RawSQL(_FTS_MATCH, [_fts_phrase(word)]))
         else:
             # On PostgreSQL the trigram indexes answer these LIKEs.
             contains = Q()
@@ -81,10 +82,6 @@ def _words_q(term: str, *, sqlite: bool) -> Q:
                 contains |= Q(**{f"{column}__icontains": word})
             query &= contains
     return query
-
-
-def _fts_match_sql() -> str:
-    return f"SELECT rowid FROM {_FTS_TABLE} WHERE {_FTS_TABLE} MATCH %s"
 
 
 def _fts_phrase(word: str) -> str:
