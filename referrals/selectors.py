@@ -366,25 +366,19 @@ def coordinator_with_fewest_open_leads() -> User | None:
     shared cache for COORDINATOR_LOAD_SECONDS, with the id of the newest lead they include,
     and each choice adds the open leads created since (a few rows, read by primary key): new
     leads count at once; a lead closed or reassigned counts from the next snapshot on.
-    0 counts afresh every time.
+    0 takes a fresh snapshot for every choice.
     """
     seconds = settings.COORDINATOR_LOAD_SECONDS
-    if not seconds:
-        return (
-            coordinators()
-            .annotate(open_leads=_open_leads_of(OuterRef("pk")))
-            .order_by("open_leads", "pk")
-            .first()
-        )
     store = caches["shared"]
-    snapshot = store.get(_COORDINATOR_LOAD_KEY)
+    snapshot = store.get(_COORDINATOR_LOAD_KEY) if seconds else None
     if snapshot is None:
         newest = Referral.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         counts = coordinators().annotate(
             open_leads=_open_leads_of(OuterRef("pk"), Q(pk__lte=newest))
         )
         snapshot = {"newest": newest, "loads": dict(counts.values_list("pk", "open_leads"))}
-        store.set(_COORDINATOR_LOAD_KEY, snapshot, seconds)
+        if seconds:
+            store.set(_COORDINATOR_LOAD_KEY, snapshot, seconds)
     loads = snapshot["loads"]
     since = (
         Referral.objects.filter(pk__gt=snapshot["newest"], stage__in=OPEN_STAGES)
