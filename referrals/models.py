@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from referrals.documents import document_upload_to, private_storage
-from referrals.search import matching_ids
+from referrals.search import search_filter
 from trials.models import Condition, Program, Therapy, Trial
 
 
@@ -63,8 +63,8 @@ def age_on(date_of_birth: datetime.date, today: datetime.date) -> int:
 class PatientQuerySet(models.QuerySet):
     def matching(self, term: str):
         """Every word of `term` in the patient's first or last name, phone or e-mail."""
-        ids = matching_ids(Patient._base_manager.using(self.db), term)
-        return self if ids is None else self.filter(pk__in=ids)
+        patients = Patient._base_manager.using(self.db)
+        return search_filter(self, term, patients=patients, patient_field="pk")
 
 
 class Patient(QuickChoiceDisplay, models.Model):
@@ -404,8 +404,8 @@ class ReferralQuerySet(models.QuerySet):
 
     def matching(self, term: str):
         """Leads whose patient matches every word of `term` (`PatientQuerySet.matching`)."""
-        ids = matching_ids(Patient._base_manager.using(self.db), term)
-        return self if ids is None else self.filter(patient__in=ids)
+        patients = Patient._base_manager.using(self.db)
+        return search_filter(self, term, patients=patients, patient_field="patient")
 
     def overdue(self, today: datetime.date | None = None):
         today = today or timezone.localdate()

@@ -356,7 +356,9 @@ def test_it_loads_my_queue_in_the_same_queries_for_5_or_50_leads(
     with django_assert_num_queries(8):
         response = coordinator_client.get(_url("queue"))
 
-    assert len(_queue_rows(response)) == count
+    # Rows, not names: Faker may give two of the 50 patients the same name.
+    queue_body = _testid(response, "queue", "table").split("<tbody>", 1)[-1]
+    assert len(re.findall(r"<tr>", queue_body)) == count
     assert len(re.findall(r"<tr>", _testid(response, "tasks", "table"))) == count + 1
 
 

@@ -1,6 +1,8 @@
 """Patient search: the same matches as a substring search of names, phone and e-mail, answered
 by a text index (pg_trgm on PostgreSQL, FTS5 trigram on SQLite)."""
 
+from unittest.mock import patch
+
 import pytest
 from django.db import connection
 from django.urls import reverse
@@ -8,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
+from referrals import search
 from referrals.models import Patient, Referral
 from referrals.search import SEARCH_COLUMNS, ensure_sqlite_search_index
 from referrals.services import patient_erase
@@ -104,6 +107,25 @@ def test_it_plans_the_search_on_the_index():
                 assert f"patient_{column}_trgm_idx" in plan, plan
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner estimates")
+def test_it_walks_the_list_for_a_common_word_and_sorts_the_matches_of_a_rare_one(monkeypatch):
+    monkeypatch.setattr(search, "PAGE_ROWS", 1)
+    monkeypatch.setattr(search, "WALK_FACTOR", 1)
+    PatientFactory.create_batch(40, first_name="Avi")
+    PatientFactory.create_batch(60, first_name="Dana")
+    PatientFactory(first_name="Zohar")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE referrals_patient")
+
+    def sorts_the_matches(term: str) -> bool:
+        # The sorted plan fences the matches' subquery with a LIMIT (referrals/search.py).
+        return "LIMIT" in str(Referral.objects.matching(term).query)
+
+    # 40² ≥ 1 × 1 × 101 patients; 1² is not.
+    assert not sorts_the_matches("avi")
+    assert sorts_the_matches("zohar")
+
+
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="the FTS5 index is SQLite's")
 def test_it_rebuilds_the_sqlite_index_when_its_triggers_are_gone():
     PatientFactory(first_name="Avi", last_name="Peretz")
@@ -152,4 +174,8 @@ class PropertyTests(HypothesisTestCase):
             )
         }
 
-        assert set(Patient.objects.matching(term).values_list("pk", flat=True)) == expected
+        # Both ways to a page of matches: walking the list (every word common) and sorting them.
+        for page_rows in (0, 10**9):
+            with patch.object(search, "PAGE_ROWS", page_rows):
+                found = set(Patient.objects.matching(term).values_list("pk", flat=True))
+            assert found == expected
