@@ -574,7 +574,7 @@ def _intake_write(
         last_name=submission.last_name,
         date_of_birth=submission.date_of_birth,
         stated_age=None if submission.date_of_birth else submission.stated_age,
-        stated_age_on=None if submission.date_of_birth else now.date(),
+        stated_age_on=None if submission.date_of_birth else timezone.localdate(now),
         phone=submission.phone,
         email=submission.email,
         preferred_language=submission.preferred_language,
