@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 from django.db import connections
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 def _ensure_search_index(sender, using: str, **kwargs) -> None:
@@ -15,5 +15,10 @@ class ReferralsConfig(AppConfig):
 
     def ready(self) -> None:
         from referrals import checks  # noqa: F401  (registers the system checks)
+        from referrals.forms import localized_choices_clear
+        from trials.models import Condition, Therapy
 
         post_migrate.connect(_ensure_search_index, sender=self)
+        for model in (Condition, Therapy):
+            post_save.connect(localized_choices_clear, sender=model)
+            post_delete.connect(localized_choices_clear, sender=model)

@@ -4,7 +4,9 @@ import datetime
 
 import phonenumbers
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.validators import MaxValueValidator
 from django.db.models import TextChoices
 from django.utils import timezone
@@ -255,16 +257,43 @@ OTHER_CONDITION = "other"
 PHONE_REGION = "IL"
 
 
+# The public form's menus are the same for every visitor in a language and change only when an
+# admin edits a condition or therapy, so they are kept in the cache (a tenth of a submission's
+# work). An edit clears them (`localized_choices_clear`); with the per-process cache of a server
+# without Redis, other processes see it within CHOICES_CACHE_SECONDS.
+CHOICES_CACHE_SECONDS = 60
+
+
+def _choices_key(model, key: str, language: str) -> str:
+    return f"intake:choices:{model._meta.label_lower}:{key}:{language}"
+
+
 def _localized_choices(objects, key: str) -> list[tuple[str, str]]:
     """Names in the page's language, with the English name where it adds something, sorted
     as a reader of that language expects."""
     language = get_language() or "en"
-    choices = []
-    for obj in objects:
-        local = obj.localized_name(language)
-        label = local if obj.name in local else f"{local} ({obj.name})"
-        choices.append((str(getattr(obj, key)), label))
-    return sorted(choices, key=lambda choice: choice[1].casefold())
+    cache_key = _choices_key(objects.model, key, language)
+    choices = cache.get(cache_key)
+    if choices is None:
+        choices = []
+        for obj in objects:
+            local = obj.localized_name(language)
+            label = local if obj.name in local else f"{local} ({obj.name})"
+            choices.append((str(getattr(obj, key)), label))
+        choices.sort(key=lambda choice: choice[1].casefold())
+        cache.set(cache_key, choices, CHOICES_CACHE_SECONDS)
+    return choices
+
+
+def localized_choices_clear(**kwargs) -> None:
+    """Forget the menus of conditions and therapies (connected to their saves and deletes)."""
+    cache.delete_many(
+        [
+            _choices_key(model, key, language)
+            for model, key in ((Condition, "slug"), (Therapy, "pk"))
+            for language, _name in settings.LANGUAGES
+        ]
+    )
 
 
 class IntakeForm(forms.Form):

@@ -171,6 +171,26 @@ def test_it_renders_the_form_in_each_language(client, lupus, lang):
     assert 'name="first_name"' in response.content.decode()
 
 
+def test_it_reads_the_menus_once_and_shows_an_admins_edit_at_once(
+    client, lupus, rituximab, django_assert_num_queries
+):
+    client.get(form_url("he"))
+    # None: an anonymous visitor has no session, and both menus come from the cache.
+    with django_assert_num_queries(0):
+        response = client.get(form_url("he"))
+    assert "זאבת אדמנתית מערכתית" in response.text
+
+    lupus.name_translations = {**lupus.name_translations, "he": "לופוס"}
+    lupus.save()
+    rituximab.name_translations = {"he": "ריטוקסימאב"}
+    rituximab.save()
+
+    response = client.get(form_url("he"))
+    assert "לופוס" in response.text
+    assert "זאבת אדמנתית מערכתית" not in response.text
+    assert "ריטוקסימאב" in response.text
+
+
 @pytest.mark.parametrize(
     ("accept", "lang"),
     [("he-IL,he;q=0.9,en;q=0.5", "he"), ("ru", "ru"), ("ar-EG,ar;q=0.8", "ar"), ("de,fr", "en")],
