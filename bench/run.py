@@ -48,9 +48,12 @@ MAX_GROWTH = 1.5
 SEED_100K_SECONDS = 120
 INTAKE_PER_SECOND = 100
 
-# A surname, 3 % of the patients: about 30 rows at 1,000 leads, a full page at 100,000.
-# `--search Avi` (13 %: Avi, David, Ben-David) fills the page at both sizes.
-DEFAULT_SEARCH = "Katz"
+# The list searches' term fills the first page at both sizes (13 % of the patients: Avi, David,
+# Ben-David), as the filters do, so that growth compares pages of the same hundred rows.
+DEFAULT_SEARCH = "Avi"
+# A surname, 3 % of the patients: about 30 rows at 1,000 leads, a full page at 100,000. Measured
+# too ("short" pages at the smaller size), but out of the growth target: a third of the rows.
+SURNAME_SEARCH = "Katz"
 
 FAST_PAGES = ("queue", "board", "lead")
 BASELINE_PAGES = ("stock_referrals", "stock_referrals_deep")
@@ -73,8 +76,14 @@ PAGES = {
     "referrals_search": PageInfo("Referral list, search", "changelist"),
     "referrals_filter": PageInfo("Referral list, filter", "changelist"),
     "referrals_deep": PageInfo("Referral list, page 200", "changelist"),
+    "referrals_search_surname": PageInfo(
+        "Referral list, search for a surname (a third of a page at 1k)", "changelist_short"
+    ),
     "patients": PageInfo("Patient list", "changelist"),
     "patients_search": PageInfo("Patient list, search", "changelist"),
+    "patients_search_surname": PageInfo(
+        "Patient list, search for a surname (a third of a page at 1k)", "changelist_short"
+    ),
     "patients_filter": PageInfo("Patient list, filter", "changelist"),
     "trials": PageInfo("Trial list", "changelist"),
     "trials_search": PageInfo("Trial list, search", "changelist"),
@@ -404,8 +413,10 @@ def evaluate_targets(runs: list[dict], intake: list[dict]) -> list[dict]:
                 a["queries"] == b["queries"],
                 f"{a['queries']} vs {b['queries']}",
             )
-            if info.group == "task":
-                continue  # the growth target is for pages; the task's time has its own target
+            if info.group in ("task", "changelist_short"):
+                # The growth target is for pages of the same rows at both sizes; the task's
+                # time has its own target.
+                continue
             growth = b["p50_ms"] / a["p50_ms"]
             add(
                 f"{database}: {info.label}: growth {large:,}/{small:,} ≤ {MAX_GROWTH}×",
@@ -415,7 +426,9 @@ def evaluate_targets(runs: list[dict], intake: list[dict]) -> list[dict]:
     sqlite_large = by_key.get(("sqlite", large))
     if sqlite_large:
         for page, info in PAGES.items():
-            if page in sqlite_large["pages"] and (page in FAST_PAGES or info.group == "changelist"):
+            if page in sqlite_large["pages"] and (
+                page in FAST_PAGES or info.group in ("changelist", "changelist_short")
+            ):
                 p50 = sqlite_large["pages"][page]["p50_ms"]
                 add(
                     f"sqlite {large:,}: {info.label}: p50 ≤ {FAST_PAGES_P50_MS} ms",
@@ -773,8 +786,10 @@ def measure_pages(
         # column without an index of its own: the count is a scan.
         "referrals_filter": ("admin", "get", f"{referrals}?source__exact={Source.WEB_FORM}"),
         "referrals_deep": ("admin", "get", f"{referrals}?p={deep}"),
+        "referrals_search_surname": ("admin", "get", f"{referrals}?q={SURNAME_SEARCH}"),
         "patients": ("admin", "get", patients),
         "patients_search": ("admin", "get", f"{patients}?q={search}"),
+        "patients_search_surname": ("admin", "get", f"{patients}?q={SURNAME_SEARCH}"),
         "patients_filter": ("admin", "get", f"{patients}?primary_condition__id__exact={sle.pk}"),
         "trials": ("admin", "get", trials),
         "trials_search": ("admin", "get", f"{trials}?q=CD19"),
