@@ -15,10 +15,9 @@ class ReferralsConfig(AppConfig):
 
     def ready(self) -> None:
         from referrals import checks  # noqa: F401  (registers the system checks)
-        from referrals.forms import localized_choices_clear
-        from trials.models import Condition, Therapy
+        from referrals.forms import MENU_VALUES, localized_choices_clear
 
         post_migrate.connect(_ensure_search_index, sender=self)
-        for model in (Condition, Therapy):
+        for model in MENU_VALUES:
             post_save.connect(localized_choices_clear, sender=model)
             post_delete.connect(localized_choices_clear, sender=model)

@@ -264,17 +264,22 @@ PHONE_REGION = "IL"
 CHOICES_CACHE_SECONDS = 60
 
 
-def _choices_key(model, key: str, language: str) -> str:
-    return f"intake:choices:{model._meta.label_lower}:{key}:{language}"
+# The menus kept, and the field each one's options submit.
+MENU_VALUES = {Condition: "slug", Therapy: "pk"}
 
 
-def _localized_choices(objects, key: str) -> list[tuple[str, str]]:
+def _choices_key(model, language: str) -> str:
+    return f"intake:choices:{model._meta.label_lower}:{language}"
+
+
+def _localized_choices(objects) -> list[tuple[str, str]]:
     """Names in the page's language, with the English name where it adds something, sorted
     as a reader of that language expects."""
     language = get_language() or "en"
-    cache_key = _choices_key(objects.model, key, language)
+    cache_key = _choices_key(objects.model, language)
     choices = cache.get(cache_key)
     if choices is None:
+        key = MENU_VALUES[objects.model]
         choices = []
         for obj in objects:
             local = obj.localized_name(language)
@@ -289,8 +294,8 @@ def localized_choices_clear(**kwargs) -> None:
     """Forget the menus of conditions and therapies (connected to their saves and deletes)."""
     cache.delete_many(
         [
-            _choices_key(model, key, language)
-            for model, key in ((Condition, "slug"), (Therapy, "pk"))
+            _choices_key(model, language)
+            for model in MENU_VALUES
             for language, _name in settings.LANGUAGES
         ]
     )
@@ -376,7 +381,7 @@ class IntakeForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["condition"].choices = [
             ("", "—"),
-            *_localized_choices(Condition.objects.all(), "slug"),
+            *_localized_choices(Condition.objects.all()),
             (OTHER_CONDITION, _("Other / not sure")),
         ]
         self.fields["preferred_language"].initial = get_language()
@@ -453,9 +458,7 @@ class TreatmentTriedForm(forms.Form):
 class BaseTreatmentsTriedFormSet(forms.BaseFormSet):
     def __init__(self, *args, **kwargs):
         # One query for the therapy menu, shared by every row.
-        therapies = _localized_choices(
-            Therapy.objects.only("id", "name", "name_translations"), "pk"
-        )
+        therapies = _localized_choices(Therapy.objects.only("id", "name", "name_translations"))
         kwargs["form_kwargs"] = {"therapies": therapies}
         super().__init__(*args, **kwargs)
 

@@ -63,8 +63,7 @@ def age_on(date_of_birth: datetime.date, today: datetime.date) -> int:
 class PatientQuerySet(models.QuerySet):
     def matching(self, term: str):
         """Every word of `term` in the patient's first or last name, phone or e-mail."""
-        patients = Patient._base_manager.using(self.db)
-        return search_filter(self, term, patients=patients, patient_field="pk")
+        return search_filter(self, term, patient_field="pk")
 
 
 class Patient(QuickChoiceDisplay, models.Model):
@@ -404,8 +403,7 @@ class ReferralQuerySet(models.QuerySet):
 
     def matching(self, term: str):
         """Leads whose patient matches every word of `term` (`PatientQuerySet.matching`)."""
-        patients = Patient._base_manager.using(self.db)
-        return search_filter(self, term, patients=patients, patient_field="patient")
+        return search_filter(self, term, patient_field="patient")
 
     def overdue(self, today: datetime.date | None = None):
         today = today or timezone.localdate()

@@ -35,7 +35,7 @@ from django.utils.text import smart_split, unescape_string_literal
 SEARCH_COLUMNS = ("first_name", "last_name", "phone", "email")
 TRIGRAM = 3
 _NO_LIMIT = 2**62
-# A list page's rows (the admin's `list_per_page`, the queue's page).
+# A list page's rows: the admin lists' `list_per_page` (the queue shows 50).
 PAGE_ROWS = 100
 # PostgreSQL walks the list's order when matches² ≥ WALK_FACTOR × PAGE_ROWS × patients, that is
 # when the walk should read a tenth of the rows that sorting the matches reads. The margin is for
@@ -74,14 +74,16 @@ def search_words(term: str) -> list[str]:
     return words
 
 
-def search_filter(
-    queryset: QuerySet, term: str, *, patients: QuerySet, patient_field: str
-) -> QuerySet:
-    """`queryset` narrowed to the rows whose patient (`patient_field`: "pk" for `patients`
+def search_filter(queryset: QuerySet, term: str, *, patient_field: str) -> QuerySet:
+    """`queryset` narrowed to the rows whose patient (`patient_field`: "pk" for patients
     themselves, "patient" for leads) has every word of `term` in a name, the phone or e-mail."""
     words = search_words(term)
     if not words:
         return queryset
+    model = queryset.model
+    if patient_field != "pk":
+        model = model._meta.get_field(patient_field).related_model
+    patients = model._base_manager.using(queryset.db)
     if connections[queryset.db].vendor == "sqlite":
         matches = _sqlite_matches(patients, words)
     else:
@@ -99,10 +101,12 @@ def _sqlite_matches(patients: QuerySet, words: list[str]) -> QuerySet | RawSQL:
     """The matching patients' ids, the FTS index's own rowids when it answers every word."""
     indexed = [word for word in words if len(word) >= TRIGRAM]
     short = [word for word in words if len(word) < TRIGRAM]
-    fts = RawSQL(_FTS_MATCH, [" AND ".join(_fts_phrase(word) for word in indexed)])
-    if not short:
-        return fts
-    query = _contains_q(short) & (Q(pk__in=fts) if indexed else Q())
+    query = _contains_q(short)
+    if indexed:
+        fts = RawSQL(_FTS_MATCH, [" AND ".join(_fts_phrase(word) for word in indexed)])
+        if not short:
+            return fts
+        query &= Q(pk__in=fts)
     return patients.filter(query).order_by().values("pk")
 
 
