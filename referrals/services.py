@@ -540,10 +540,10 @@ def intake_submit(*, submission: IntakeSubmission) -> Referral:
     """Create the patient, the lead, its treatment lines and first event in one transaction.
 
     The lead goes to the coordinator with the fewest open leads and is flagged against likely
-    duplicates; the e-mails are queued once the transaction has committed, so a failing mail
-    server can delay them but never lose the lead. Those lookups are made before the
-    transaction opens: on SQLite the transaction holds the database's write lock, which every
-    other submission waits for, and the lookups were half of its time.
+    duplicates; the e-mails are queued as tasks in the same transaction and sent by the worker,
+    so a failing mail server can delay them but never lose the lead. The lookups are made before
+    the transaction opens: on SQLite the transaction holds the database's write lock, which
+    every other submission waits for, and the lookups were half of its time.
     """
     duplicates = selectors.possible_duplicates(
         phone=submission.phone,
@@ -604,19 +604,27 @@ def _intake_write(
         created_at=now,
         stage_changed_at=now,
     )
-    referral.possible_duplicates.set(duplicates)
     body = "Lead received from the public form."
     if duplicates:
+        referral.possible_duplicates.add(*duplicates)
         body += " Possible duplicate of " + ", ".join(f"#{d.pk}" for d in duplicates) + "."
-    _event(referral, EventKind.CREATED, None, body, to_stage=Stage.NEW)
+    events = [
+        ReferralEvent(referral=referral, kind=EventKind.CREATED, body=body, to_stage=Stage.NEW)
+    ]
     if referral.assigned_to_id:
-        _event(
-            referral,
-            EventKind.ASSIGNMENT,
-            None,
-            f"Assigned to {_display_name(referral.assigned_to)}",
+        events.append(
+            ReferralEvent(
+                referral=referral,
+                kind=EventKind.ASSIGNMENT,
+                body=f"Assigned to {_display_name(referral.assigned_to)}",
+            )
         )
-    transaction.on_commit(lambda: tasks.intake_emails_enqueue(referral_id=referral.pk))
+    ReferralEvent.objects.bulk_create(events)
+    # The task queue is a table of this database, so the e-mails are written in the lead's
+    # transaction: they commit with it or roll back with it, for one commit (on SQLite, one
+    # turn of the write lock every other submission waits for) instead of two.
+    tasks.coordinator_notify.enqueue(referral_id=referral.pk)
+    tasks.submitter_acknowledge.enqueue(referral_id=referral.pk)
     return referral
 
 

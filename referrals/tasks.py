@@ -5,20 +5,12 @@ blocks the other nor touches the lead, which was committed before either was que
 """
 
 from django.core.mail import send_mail
-from django.db import transaction
 from django.tasks import task
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
 from referrals.models import Referral, ReferralEvent
-
-
-def intake_emails_enqueue(*, referral_id: int) -> None:
-    # Two tasks, one commit: on PostgreSQL each commit waits for its WAL flush.
-    with transaction.atomic():
-        coordinator_notify.enqueue(referral_id=referral_id)
-        submitter_acknowledge.enqueue(referral_id=referral_id)
 
 
 @task()

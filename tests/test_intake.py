@@ -9,13 +9,14 @@ import datetime
 import html
 import re
 import smtplib
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
 from django.core import mail
 from django.core.cache import cache, caches
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -255,12 +256,9 @@ def test_it_translates_the_pages_once_the_catalogues_exist(client, lupus, lang):
     assert ENGLISH_THANKS not in thanks
 
 
-def test_it_stores_the_consent_as_shown_in_hebrew_once_the_catalogue_exists(
-    client, lupus, django_capture_on_commit_callbacks
-):
+def test_it_stores_the_consent_as_shown_in_hebrew_once_the_catalogue_exists(client, lupus):
     """Needs locale/he/LC_MESSAGES/django.mo."""
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(form_url("he"), valid_post(lupus))
+    client.post(form_url("he"), valid_post(lupus))
 
     referral = Referral.objects.get()
     with translation.override("he"):
@@ -273,19 +271,17 @@ def test_it_stores_the_consent_as_shown_in_hebrew_once_the_catalogue_exists(
 
 
 def test_it_turns_a_valid_submission_into_one_lead(
-    client, lupus, rituximab, mycophenolate, coordinator, django_capture_on_commit_callbacks
+    client, lupus, rituximab, mycophenolate, coordinator
 ):
     before = timezone.now()
     data = valid_post(
         lupus, treatments=[(rituximab, "did_not_help"), (mycophenolate, "side_effects")]
     )
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = submit(client, data)
+    response = submit(client, data)
 
     assert response.status_code == 302
     assert response.url == reverse("intake:thanks")  # nothing personal in the URL
-    assert len(callbacks) == 1
     assert written() == (1, 1, 2)
     patient = Patient.objects.get()
     assert (patient.first_name, patient.last_name) == ("Dana", "Levi")
@@ -345,11 +341,18 @@ def test_it_turns_a_valid_submission_into_one_lead(
     assert mail.outbox == []  # sent by the worker, not by the form
 
 
-def test_it_queues_nothing_before_the_transaction_commits(client, lupus):
-    """The e-mails are queued on commit: a rolled-back submission never mails anybody."""
-    assert submit(client, valid_post(lupus)).status_code == 302
+def test_it_queues_no_email_for_a_submission_that_failed_to_save(client, lupus, monkeypatch):
+    """The e-mails are queued in the lead's transaction: a rolled-back lead mails nobody."""
 
-    assert Referral.objects.count() == 1
+    def fail(**kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr("referrals.tasks.submitter_acknowledge", SimpleNamespace(enqueue=fail))
+
+    with pytest.raises(DatabaseError):
+        submit(client, valid_post(lupus))
+
+    assert written() == NOTHING
     assert DBTaskResult.objects.count() == 0
 
 
@@ -515,17 +518,14 @@ def test_it_keeps_the_lead_unassigned_when_nobody_coordinates(client, lupus, adm
 # --- e-mails ---------------------------------------------------------------------------------
 
 
-def _submitted_lead(client, condition, django_capture_on_commit_callbacks, /, **fields):
-    with django_capture_on_commit_callbacks(execute=True):
-        response = submit(client, valid_post(condition, **fields))
+def _submitted_lead(client, condition, /, **fields):
+    response = submit(client, valid_post(condition, **fields))
     assert response.status_code == 302
     return Referral.objects.select_related("patient").get(source=Source.WEB_FORM)
 
 
-def test_it_mails_the_coordinator_in_english(
-    client, lupus, coordinator, django_capture_on_commit_callbacks
-):
-    referral = _submitted_lead(client, lupus, django_capture_on_commit_callbacks)
+def test_it_mails_the_coordinator_in_english(client, lupus, coordinator):
+    referral = _submitted_lead(client, lupus)
 
     with translation.override("he"):  # whatever language the worker happens to be in
         assert coordinator_notify.call(referral_id=referral.pk) is True
@@ -543,12 +543,11 @@ def test_it_mails_the_coordinator_in_english(
 
 @pytest.mark.parametrize("lang", ["he", "ru", "ar"])
 def test_it_acknowledges_in_the_submitters_language_without_health_details(
-    client, lupus, rituximab, coordinator, django_capture_on_commit_callbacks, lang
+    client, lupus, rituximab, coordinator, lang
 ):
     referral = _submitted_lead(
         client,
         lupus,
-        django_capture_on_commit_callbacks,
         preferred_language=lang,
         **{"treatments-0-therapy": str(rituximab.pk), "treatments-0-outcome": "did_not_help"},
     )
@@ -576,13 +575,9 @@ def test_it_acknowledges_in_the_submitters_language_without_health_details(
 
 
 @pytest.mark.parametrize("lang", ["he", "ru", "ar"])
-def test_it_translates_the_acknowledgement_once_the_catalogues_exist(
-    client, lupus, django_capture_on_commit_callbacks, lang
-):
+def test_it_translates_the_acknowledgement_once_the_catalogues_exist(client, lupus, lang):
     """Needs locale/<lang>/LC_MESSAGES/django.mo."""
-    referral = _submitted_lead(
-        client, lupus, django_capture_on_commit_callbacks, preferred_language=lang
-    )
+    referral = _submitted_lead(client, lupus, preferred_language=lang)
 
     submitter_acknowledge.call(referral_id=referral.pk)
 
@@ -591,10 +586,8 @@ def test_it_translates_the_acknowledgement_once_the_catalogues_exist(
     assert "Thank you for contacting us" not in message.body
 
 
-def test_it_does_not_acknowledge_without_an_email_address(
-    client, lupus, coordinator, django_capture_on_commit_callbacks
-):
-    referral = _submitted_lead(client, lupus, django_capture_on_commit_callbacks, email="")
+def test_it_does_not_acknowledge_without_an_email_address(client, lupus, coordinator):
+    referral = _submitted_lead(client, lupus, email="")
 
     assert submitter_acknowledge.call(referral_id=referral.pk) is False
     assert coordinator_notify.call(referral_id=referral.pk) is True
@@ -605,15 +598,14 @@ def test_it_does_not_acknowledge_without_an_email_address(
 
 
 def test_it_never_loses_the_lead_when_the_mail_server_fails(
-    client, lupus, coordinator, monkeypatch, django_capture_on_commit_callbacks, task_worker
+    client, lupus, coordinator, monkeypatch, task_worker
 ):
     def refuse(*args, **kwargs):
         raise smtplib.SMTPException("421 mail server unavailable")
 
     monkeypatch.setattr("referrals.tasks.send_mail", refuse)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = submit(client, valid_post(lupus))
+    response = submit(client, valid_post(lupus))
 
     assert response.status_code == 302
     referral = Referral.objects.get()
@@ -914,20 +906,16 @@ def test_it_accepts_a_post_with_the_pages_csrf_token(lupus):
 
 
 @pytest.mark.parametrize("valid", [True, False])
-def test_it_answers_a_bot_as_if_it_succeeded_and_writes_nothing(
-    client, lupus, django_capture_on_commit_callbacks, valid
-):
+def test_it_answers_a_bot_as_if_it_succeeded_and_writes_nothing(client, lupus, valid):
     data = valid_post(lupus, website="http://cheap-pills.example")
     if not valid:
         data["phone"] = "nope"
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = submit(client, data)
+    response = submit(client, data)
 
     assert response.status_code == 302
     assert response.url == reverse("intake:thanks")
     assert written() == NOTHING
-    assert callbacks == []
     assert DBTaskResult.objects.count() == 0
 
 
@@ -1081,11 +1069,8 @@ OTHER_PERSON = {
         ),
     ],
 )
-def test_it_flags_a_likely_duplicate(
-    client, lupus, earlier_lead, coordinator, django_capture_on_commit_callbacks, same
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        response = submit(client, valid_post(lupus, **{**OTHER_PERSON, **same}))
+def test_it_flags_a_likely_duplicate(client, lupus, earlier_lead, coordinator, same):
+    response = submit(client, valid_post(lupus, **{**OTHER_PERSON, **same}))
 
     assert response.status_code == 302
     new = Referral.objects.get(source=Source.WEB_FORM)
