@@ -32,7 +32,7 @@ from referrals.models import (
     ScreeningRecord,
     Stage,
     Task,
-    failed_line_facts,
+    failed_line_count_sql,
 )
 from referrals.resources import ReferralImportResource
 from trials.admin import ModelAdmin
@@ -195,7 +195,9 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related(failed_line_facts())
+        return (
+            super().get_queryset(request).annotate(failed_lines_counted=failed_line_count_sql("pk"))
+        )
 
     def get_search_results(self, request, queryset, search_term):
         # The same matches as `search_fields`, answered by the text index (referrals/search.py).

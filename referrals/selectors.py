@@ -46,7 +46,7 @@ from referrals.models import (
     Stage,
     Task,
     TreatmentOutcome,
-    failed_line_facts,
+    failed_line_count_sql,
 )
 from referrals.pipeline import contact_deadline_cutoff
 from trials.models import Condition, Program, ProgramStatus, Trial, TrialSite, TrialStatus
@@ -200,7 +200,7 @@ def queue_for(user: AbstractBaseUser, filters: QueueFilters, page: int = 1) -> l
         Referral.objects.filter(pk__in=ids)
         .select_related("patient__primary_condition")
         .only(*QUEUE_ROW)
-        .prefetch_related(failed_line_facts("patient__treatment_lines"))
+        .annotate(failed_lines_counted=failed_line_count_sql("patient"))
     )
     by_id = {row.pk: row for row in rows}
     return [by_id[pk] for pk in ids]
@@ -262,7 +262,7 @@ def board_columns(filters: BoardFilters) -> list[BoardColumn]:
         Referral.objects.filter(pk__in=first_cards)
         .select_related("patient__primary_condition", "assigned_to")
         .only(*BOARD_CARD)
-        .prefetch_related(failed_line_facts("patient__treatment_lines"))
+        .annotate(failed_lines_counted=failed_line_count_sql("patient"))
         .order_by("stage_changed_at", "id")
     )
     by_stage: dict[str, list[Referral]] = {stage: [] for stage in OPEN_STAGES}

@@ -4,6 +4,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from referrals.models import (
     CloseReason,
@@ -12,6 +15,7 @@ from referrals.models import (
     ReasonStopped,
     Referral,
     Stage,
+    failed_line_count_sql,
 )
 from tests.factories import (
     PatientFactory,
@@ -191,3 +195,47 @@ def test_it_protects_clinical_history_from_cascading_deletes():
 
     with pytest.raises(ProtectedError):
         Patient.objects.filter(pk=line.patient.pk).delete()
+
+
+class FailedLineCountInSql(HypothesisTestCase):
+    """Lists count failed lines in SQL (`failed_line_count_sql`); the rule is `counts_as_failed`."""
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        patients=st.lists(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(ReasonStopped.values),
+                    st.sets(st.sampled_from(["prednisone", "hydroxychloroquine", "rituximab"])),
+                ),
+                max_size=5,
+            ),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    def test_it_counts_the_lines_the_rule_counts(self, patients):
+        therapies = {
+            "prednisone": TherapyFactory(
+                drug_class=DrugClass.GLUCOCORTICOID, counts_toward_failed_lines=False
+            ),
+            "hydroxychloroquine": TherapyFactory(
+                drug_class=DrugClass.ANTIMALARIAL, counts_toward_failed_lines=False
+            ),
+            "rituximab": TherapyFactory(drug_class=DrugClass.ANTI_CD20),
+        }
+        for lines in patients:
+            referral = ReferralFactory()
+            for number, (reason, names) in enumerate(lines, start=1):
+                _line(referral.patient, number, [therapies[n] for n in names], reason)
+
+        by_rule = {
+            p.pk: p.failed_line_count
+            for p in Patient.objects.prefetch_related("treatment_lines__therapies")
+        }
+        in_sql = Patient.objects.annotate(failed_lines_counted=failed_line_count_sql("pk"))
+        leads = Referral.objects.annotate(failed_lines_counted=failed_line_count_sql("patient"))
+
+        with self.assertNumQueries(2):  # the patients, the leads: nothing counted line by line
+            assert {p.pk: p.failed_line_count for p in in_sql} == by_rule
+            assert {r.patient_id: r.failed_line_count for r in leads} == by_rule

@@ -351,9 +351,9 @@ def test_it_loads_my_queue_in_the_same_queries_for_5_or_50_leads(
 
     # 1 session, 2 user, 3 user permissions, 4 group permissions,
     # 5 the ids of the page (sorted in the coordinator's index), 6 those leads (patient and
-    # condition joined), 7 their treatment lines (each with whether a therapy of it counts),
-    # 8 my open tasks (lead and patient joined).
-    with django_assert_num_queries(8):
+    # condition joined, each with its failed-line count), 7 my open tasks (lead and patient
+    # joined).
+    with django_assert_num_queries(7):
         response = coordinator_client.get(_url("queue"))
 
     # Rows, not names: Faker may give two of the 50 patients the same name.
@@ -377,10 +377,10 @@ def test_it_loads_the_board_in_the_same_queries_for_5_or_50_leads(
 
     # 1 session, 2 user, 3 user permissions, 4 group permissions,
     # 5 counts per stage, 6-15 the ids of the first cards of each of the ten open columns (one
-    # index range each), 16 those cards (patient, condition and coordinator joined), 17 their
-    # treatment lines (each with whether a therapy of it counts), 18 coordinators,
-    # 19 conditions, 20 programs with hospitals (the three filter menus).
-    with django_assert_num_queries(20):
+    # index range each), 16 those cards (patient, condition and coordinator joined, each with
+    # its failed-line count), 17 coordinators, 18 conditions, 19 programs with hospitals (the
+    # three filter menus).
+    with django_assert_num_queries(19):
         response = coordinator_client.get(_url("board"))
 
     assert sum(_board_count(response, stage) for stage in OPEN_STAGES) == count
@@ -430,6 +430,32 @@ def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and
     assert _testid(response, "duplicates", "table").count("Merge #") == count
     assert _testid(response, "documents", "table").count("discharge-letter-") == count
     assert _testid(response, "visits", "table").count("<tr data-month=") == 4
+
+
+def test_it_shows_each_leads_failed_lines_on_the_queue_the_board_and_the_patient_list(
+    coordinator_client, lead
+):
+    """The lists count in SQL what the lead page counts in Python: two here, not four."""
+    prednisone = TherapyFactory(
+        drug_class=DrugClass.GLUCOCORTICOID, counts_toward_failed_lines=False
+    )
+    PriorTreatmentLineFactory(patient=lead.patient, line_number=3, therapies=[prednisone])
+    PriorTreatmentLineFactory(
+        patient=lead.patient, line_number=4, reason_stopped=ReasonStopped.ONGOING
+    )
+    untreated = ReferralFactory(assigned_to=lead.assigned_to, stage=Stage.NEW)
+
+    queue = _queue_rows(coordinator_client.get(_url("queue")))
+    board = coordinator_client.get(_url("board"))
+    patients = _text(coordinator_client.get(reverse("admin:referrals_patient_changelist")))
+
+    assert _failed_lines_shown(coordinator_client.get(_url("lead", lead.pk))) == 2
+    assert '<td data-label="Failed lines">2</td>' in queue["Dana Levi"]
+    assert '<td data-label="Failed lines">0</td>' in queue[str(untreated.patient)]
+    card = re.search(rf'data-referral="{lead.pk}".*?</article>', _text(board), re.S).group(0)
+    assert "2 failed lines" in card
+    row = re.search(r"<tr[^>]*>(?:(?!</tr>).)*Levi(?:(?!</tr>).)*</tr>", patients, re.S).group(0)
+    assert re.search(r"field-failed_lines[^>]*>\s*2\s*<", row)
 
 
 # --- my queue ----------------------------------------------------------------------------
