@@ -32,7 +32,6 @@ from referrals.models import (
     ScreeningRecord,
     Stage,
     Task,
-    failed_line_count_sql,
 )
 from referrals.resources import ReferralImportResource
 from trials.admin import ModelAdmin
@@ -195,9 +194,7 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return (
-            super().get_queryset(request).annotate(failed_lines_counted=failed_line_count_sql("pk"))
-        )
+        return super().get_queryset(request).with_failed_line_count()
 
     def get_search_results(self, request, queryset, search_term):
         # The same matches as `search_fields`, answered by the text index (referrals/search.py).

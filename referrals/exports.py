@@ -23,7 +23,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from referrals.models import Patient, Referral, ScreeningRecord, failed_line_count_sql
+from referrals.models import Patient, Referral, ScreeningRecord
 
 CHUNK_SIZE = 2000
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
@@ -101,7 +101,7 @@ def _prepare_referrals(queryset: QuerySet) -> QuerySet:
         "assigned_to",
         "target_program__hospital",
         "target_trial",
-    ).annotate(failed_lines_counted=failed_line_count_sql("patient"))
+    ).with_failed_line_count()
 
 
 REFERRALS = ExportSpec(

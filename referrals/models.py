@@ -61,6 +61,10 @@ def age_on(date_of_birth: datetime.date, today: datetime.date) -> int:
 
 
 class PatientQuerySet(models.QuerySet):
+    def with_failed_line_count(self):
+        """Each patient's `failed_line_count` counted by the database, for list pages."""
+        return self.annotate(**{FAILED_LINES_COUNTED: _failed_line_count_sql("pk")})
+
     def matching(self, term: str):
         """Every word of `term` in the patient's first or last name, phone or e-mail."""
         return search_filter(self, term, patient_field="pk")
@@ -176,11 +180,11 @@ class Patient(QuickChoiceDisplay, models.Model):
     def failed_line_count(self) -> int:
         """Lines that failed and contain at least one therapy that counts.
 
-        Lists annotate it (`failed_line_count_sql`); otherwise it is counted from
-        `treatment_lines` and their therapies (prefetch `treatment_lines__therapies` so that
-        this costs no query per patient).
+        Lists read it counted by the database (`with_failed_line_count()`); otherwise it is
+        counted from `treatment_lines` and their therapies (prefetch
+        `treatment_lines__therapies` so that this costs no query per patient).
         """
-        counted = self.__dict__.get("failed_lines_counted")
+        counted = self.__dict__.get(FAILED_LINES_COUNTED)
         if counted is not None:
             return counted
         return sum(1 for line in self.treatment_lines.all() if line.counts_as_failed)
@@ -231,13 +235,16 @@ class PriorTreatmentLineQuerySet(models.QuerySet):
         )
 
 
-def failed_line_count_sql(patient: str) -> Coalesce:
+# The annotation `with_failed_line_count()` puts on each row, read by `failed_line_count`.
+FAILED_LINES_COUNTED = "failed_lines_counted"
+
+
+def _failed_line_count_sql(patient: str) -> Coalesce:
     """`failed_line_count` of each row of a list, counted by the database.
 
-    `patient` leads from the row to its patient ("pk" on patients, "patient" on leads); annotate
-    the rows with it as `failed_lines_counted`. A subquery per row reads the patient's few lines
-    from their index: loading the page's lines instead cost a query and a model instance per
-    line (1,000 on the board).
+    `patient` leads from the row to its patient ("pk" on patients, "patient" on leads). A
+    subquery per row reads the patient's few lines from their index: loading the page's lines
+    instead cost a query and a model instance per line (1,000 on the board).
     """
     failed = (
         PriorTreatmentLine.objects.filter(patient=models.OuterRef(patient))
@@ -391,6 +398,10 @@ class HospitalDeclineReason(models.TextChoices):
 
 
 class ReferralQuerySet(models.QuerySet):
+    def with_failed_line_count(self):
+        """Each lead's `failed_line_count` (its patient's) counted by the database."""
+        return self.annotate(**{FAILED_LINES_COUNTED: _failed_line_count_sql("patient")})
+
     def open(self):
         # `stage IN (open stages)` rather than `stage <> 'closed'`: the same leads, but an index
         # range, so a coordinator's open leads are read without their closed ones.
@@ -528,8 +539,8 @@ class Referral(QuickChoiceDisplay, models.Model):
 
     @property
     def failed_line_count(self) -> int:
-        """The patient's; lists annotate it on the lead (`failed_line_count_sql("patient")`)."""
-        counted = self.__dict__.get("failed_lines_counted")
+        """The patient's; lists read it counted by the database (`with_failed_line_count()`)."""
+        counted = self.__dict__.get(FAILED_LINES_COUNTED)
         return self.patient.failed_line_count if counted is None else counted
 
     @property

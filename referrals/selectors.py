@@ -46,7 +46,6 @@ from referrals.models import (
     Stage,
     Task,
     TreatmentOutcome,
-    failed_line_count_sql,
 )
 from referrals.pipeline import contact_deadline_cutoff
 from trials.models import Condition, Program, ProgramStatus, Trial, TrialSite, TrialStatus
@@ -179,8 +178,7 @@ def queue_for(user: AbstractBaseUser, filters: QueueFilters, page: int = 1) -> l
 
     Queries: the ids of the page, sorted within the (assigned_to, stage, next_action_due,
     priority, created_at) index without reading the leads; the page of leads (patient and
-    condition joined); their treatment lines for the failed-line count: three, for any number
-    of leads.
+    condition joined, each with its failed-line count): two, for any number of leads.
     """
     now = timezone.now()
     today = timezone.localdate(now)
@@ -200,7 +198,7 @@ def queue_for(user: AbstractBaseUser, filters: QueueFilters, page: int = 1) -> l
         Referral.objects.filter(pk__in=ids)
         .select_related("patient__primary_condition")
         .only(*QUEUE_ROW)
-        .annotate(failed_lines_counted=failed_line_count_sql("patient"))
+        .with_failed_line_count()
     )
     by_id = {row.pk: row for row in rows}
     return [by_id[pk] for pk in ids]
@@ -243,8 +241,8 @@ def board_columns(filters: BoardFilters) -> list[BoardColumn]:
 
     Queries: counts per stage (one aggregate), the ids of each column's first cards (one small
     query per open stage, read in order from the (stage, stage_changed_at, id) index, so a
-    column costs the same with 100,000 leads as with 1,000), those cards, their treatment
-    lines: thirteen in all.
+    column costs the same with 100,000 leads as with 1,000), those cards with their
+    failed-line counts: twelve in all.
     """
     leads = Referral.objects.filter(stage__in=OPEN_STAGES)
     if filters.coordinator_id:
@@ -262,7 +260,7 @@ def board_columns(filters: BoardFilters) -> list[BoardColumn]:
         Referral.objects.filter(pk__in=first_cards)
         .select_related("patient__primary_condition", "assigned_to")
         .only(*BOARD_CARD)
-        .annotate(failed_lines_counted=failed_line_count_sql("patient"))
+        .with_failed_line_count()
         .order_by("stage_changed_at", "id")
     )
     by_stage: dict[str, list[Referral]] = {stage: [] for stage in OPEN_STAGES}

@@ -83,6 +83,23 @@ def _event(referral: Referral, kind: EventKind, by, body: str = "", **fields) ->
     )
 
 
+def _arrival_events(referral: Referral, by, body: str, **fields) -> None:
+    """A new lead's first events, its arrival and its coordinator if it has one: one INSERT."""
+    events = [
+        ReferralEvent(referral=referral, kind=EventKind.CREATED, body=body, author=by, **fields)
+    ]
+    if referral.assigned_to_id:
+        events.append(
+            ReferralEvent(
+                referral=referral,
+                kind=EventKind.ASSIGNMENT,
+                body=f"Assigned to {_display_name(referral.assigned_to)}",
+                author=by,
+            )
+        )
+    ReferralEvent.objects.bulk_create(events)
+
+
 @transaction.atomic
 def referral_create(
     *, referral: Referral, by: AbstractBaseUser | None, detail: str = ""
@@ -93,11 +110,7 @@ def referral_create(
     referral.version = 1
     referral.save()
     body = f"Lead received ({referral.get_source_display()})."
-    _event(referral, EventKind.CREATED, by, f"{body} {detail}".strip())
-    if referral.assigned_to_id:
-        _event(
-            referral, EventKind.ASSIGNMENT, by, f"Assigned to {_display_name(referral.assigned_to)}"
-        )
+    _arrival_events(referral, by, f"{body} {detail}".strip())
     return referral
 
 
@@ -608,18 +621,7 @@ def _intake_write(
     if duplicates:
         referral.possible_duplicates.add(*duplicates)
         body += " Possible duplicate of " + ", ".join(f"#{d.pk}" for d in duplicates) + "."
-    events = [
-        ReferralEvent(referral=referral, kind=EventKind.CREATED, body=body, to_stage=Stage.NEW)
-    ]
-    if referral.assigned_to_id:
-        events.append(
-            ReferralEvent(
-                referral=referral,
-                kind=EventKind.ASSIGNMENT,
-                body=f"Assigned to {_display_name(referral.assigned_to)}",
-            )
-        )
-    ReferralEvent.objects.bulk_create(events)
+    _arrival_events(referral, None, body, to_stage=Stage.NEW)
     # The task queue is a table of this database, so the e-mails are written in the lead's
     # transaction: they commit with it or roll back with it, for one commit (on SQLite, one
     # turn of the write lock every other submission waits for) instead of two.

@@ -15,7 +15,6 @@ from referrals.models import (
     ReasonStopped,
     Referral,
     Stage,
-    failed_line_count_sql,
 )
 from tests.factories import (
     PatientFactory,
@@ -198,7 +197,7 @@ def test_it_protects_clinical_history_from_cascading_deletes():
 
 
 class FailedLineCountInSql(HypothesisTestCase):
-    """Lists count failed lines in SQL (`failed_line_count_sql`); the rule is `counts_as_failed`."""
+    """Lists count failed lines in SQL (`with_failed_line_count()`) by `counts_as_failed`."""
 
     @settings(max_examples=40, deadline=None)
     @given(
@@ -233,8 +232,8 @@ class FailedLineCountInSql(HypothesisTestCase):
             p.pk: p.failed_line_count
             for p in Patient.objects.prefetch_related("treatment_lines__therapies")
         }
-        in_sql = Patient.objects.annotate(failed_lines_counted=failed_line_count_sql("pk"))
-        leads = Referral.objects.annotate(failed_lines_counted=failed_line_count_sql("patient"))
+        in_sql = Patient.objects.with_failed_line_count()
+        leads = Referral.objects.with_failed_line_count()
 
         with self.assertNumQueries(2):  # the patients, the leads: nothing counted line by line
             assert {p.pk: p.failed_line_count for p in in_sql} == by_rule
