@@ -17,7 +17,9 @@ On PostgreSQL, how a list reaches its page of matches depends on how many there 
 word is answered from the matches: read them all, sort them in the list's order, keep a page. A
 common one (a first name shared by an eighth of the patients) is answered along the list's own
 order: walk its index and keep the rows whose patient matches, which finds a page after a few
-hundred rows where sorting the matches reads 12,000 (9 ms rather than 116 at 100,000 leads).
+hundred rows where sorting the matches reads 12,000 (9 ms rather than 116 at 100,000 leads);
+on the patient list itself the words are then the list's own filter, so its count reads the
+matches alone rather than joining them against every patient's id.
 `search_filter` picks one from the planner's estimate of the matches. SQLite always starts from
 the matches: it would walk only if kept off the patient column's index, and then the list's
 COUNT, which must use the same filter, scans the whole table (36 ms rather than 12), so the walk
@@ -87,13 +89,18 @@ def search_filter(queryset: QuerySet, term: str, *, patient_field: str) -> Query
     if connections[queryset.db].vendor == "sqlite":
         matches = _sqlite_matches(patients, words)
     else:
-        matches = patients.filter(_contains_q(words)).order_by().values("pk")
+        contains = _contains_q(words)
+        matches = patients.filter(contains).order_by().values("pk")
         if not _is_common(patients, matches):
             # A subquery with a LIMIT is never folded, so the planner starts from the matches.
             # Folded, it walks the list's ordering index, assuming the matches are spread evenly
             # through it: a surname on the patient list (sorted by last name) took 178 ms rather
             # than 28 at 100,000 patients.
             matches = matches[:_NO_LIMIT]
+        elif patient_field == "pk":
+            # Walking the patient list itself: `id IN (matches)` would make PostgreSQL join the
+            # matches against every patient's id to count them (16 ms rather than 7 at 100,000).
+            return queryset.filter(contains)
     return queryset.filter(**{f"{patient_field}__in": matches})
 
 

@@ -5,7 +5,7 @@ from unittest.mock import patch
 
 import pytest
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.urls import reverse
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,7 +110,7 @@ def test_it_plans_the_search_on_the_index():
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner estimates")
 def test_it_walks_the_list_for_a_common_word_and_sorts_the_matches_of_a_rare_one(monkeypatch):
-    PatientFactory.create_batch(40, first_name="Avi")
+    avis = PatientFactory.create_batch(40, first_name="Avi")
     PatientFactory.create_batch(60, first_name="Dana")
     PatientFactory(first_name="Zohar")
     with connection.cursor() as cursor:
@@ -128,6 +128,14 @@ def test_it_walks_the_list_for_a_common_word_and_sorts_the_matches_of_a_rare_one
     # About 40 matches walk (40² ≥ 10²); about 1 is sorted.
     assert not sorts_the_matches("avi")
     assert sorts_the_matches("zohar")
+    # Walking the patient list itself, the words filter its rows: no subquery of patients.
+    assert "IN (SELECT" not in str(Patient.objects.matching("avi").query)
+    substring = Q()
+    for column in SEARCH_COLUMNS:
+        substring |= Q(**{f"{column}__icontains": "avi"})
+    assert (
+        set(Patient.objects.matching("avi")) == set(Patient.objects.filter(substring)) > set(avis)
+    )
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="the FTS5 index is SQLite's")
