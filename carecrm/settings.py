@@ -125,11 +125,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # PostgreSQL's default random_page_cost (4) models spinning disks: with it the planner reads
     # all 100,000 patients to join a search's 3,000 matches instead of fetching them by key.
     # On SSDs or a cached database 1.1 is the usual setting; empty keeps the server's own.
+    # A cursor (`.iterator()`: the exports) is planned by default for its first tenth of rows,
+    # so an export of one coordinator's leads walked the whole list's date index to start soon
+    # (63 ms rather than 18 at 100,000 leads); every cursor here is read to the end.
+    options = ["-c cursor_tuple_fraction=1"]
     page_cost = os.environ.get("PG_RANDOM_PAGE_COST", "1.1")
     if page_cost:
-        DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-            f"-c random_page_cost={float(page_cost)}"
-        )
+        options.append(f"-c random_page_cost={float(page_cost)}")
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = " ".join(options)
 if os.environ.get("TEST_DATABASE_NAME"):
     # Lets two test runs share one PostgreSQL server without sharing a test database.
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -377,3 +378,12 @@ def test_it_keeps_screening_log_export_queries_flat_from_5_to_50_rows(
         with django_assert_num_queries(7):
             rows = _body(coordinator_client.get(url))
         assert rows
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL plans cursors")
+def test_it_plans_the_export_cursor_for_every_row():
+    # Planned for its first tenth of rows, an export of one coordinator's leads walked the whole
+    # list's date index (bench/README.md, fifth round).
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW cursor_tuple_fraction")
+        assert cursor.fetchone()[0] == "1"
