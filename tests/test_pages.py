@@ -11,7 +11,7 @@ import re
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
 from referrals.models import (
@@ -456,6 +456,35 @@ def test_it_shows_each_leads_failed_lines_on_the_queue_the_board_and_the_patient
     assert "2 failed lines" in card
     row = re.search(r"<tr[^>]*>(?:(?!</tr>).)*Levi(?:(?!</tr>).)*</tr>", patients, re.S).group(0)
     assert re.search(r"field-failed_lines[^>]*>\s*2\s*<", row)
+
+
+def test_it_links_each_queue_row_task_and_board_card_to_its_lead_and_counts_days_in_stage(
+    coordinator_client, coordinator
+):
+    lead = ReferralFactory(
+        assigned_to=coordinator,
+        stage=Stage.SCREENING,
+        stage_changed_at=timezone.now() - datetime.timedelta(days=12, hours=3),
+    )
+    TaskFactory(referral=lead, assignee=coordinator)
+    lead_page = _url("lead", lead.pk)
+
+    queue = _text(coordinator_client.get(_url("queue")))
+    board = _text(coordinator_client.get(_url("board")))
+    # Deployed below a sub-path, the links carry its prefix (which the test client never sets).
+    board_path = _url("board")
+    set_script_prefix("/crm/")
+    try:
+        prefixed = _text(coordinator_client.get(board_path))
+    finally:
+        set_script_prefix("/")
+
+    assert queue.count(f'href="{lead_page}"') == 2  # the lead's row and its task
+    card = re.search(rf'data-referral="{lead.pk}".*?</article>', board, re.S).group(0)
+    assert f'href="{lead_page}"' in card
+    assert "12 d in stage" in card
+    assert f'href="/crm{lead_page}"' in prefixed
+    assert coordinator_client.get(lead_page).status_code == 200
 
 
 # --- my queue ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import unicodedata
 
 from django import template
 from django.template.loader import render_to_string
+from django.urls import get_script_prefix, reverse
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
@@ -51,3 +52,29 @@ def _label(text: str, variant: str, language: str) -> SafeString:
     return mark_safe(
         render_to_string("unfold/helpers/label.html", {"text": text, "variant": variant})
     )
+
+
+@register.filter
+def lead_url(pk: int) -> str:
+    """The lead page's address, for the queue's rows and the board's cards.
+
+    `{% url %}` resolves the pattern afresh for every link, 40 µs each: 9 ms of a board of 250
+    cards. Here the pattern is reversed once per script prefix and the id put in its place.
+    """
+    return _lead_url_pattern(get_script_prefix()).format(pk=int(pk))
+
+
+_PK_MARK = 987654321
+
+
+@functools.lru_cache(maxsize=8)
+def _lead_url_pattern(script_prefix: str) -> str:
+    # `reverse` reads the same prefix itself; the argument keys the cache.
+    return reverse("referrals:lead", args=[_PK_MARK]).replace(str(_PK_MARK), "{pk}")
+
+
+@register.filter
+def days_since(moment: datetime.datetime, now: datetime.datetime) -> int:
+    """Whole days from `moment` to `now`: the board's time in stage, read like the queue's lead
+    age ("12 d")."""
+    return (now - moment).days
