@@ -52,6 +52,8 @@ from trials.models import Condition, Program, ProgramStatus, Trial, TrialSite, T
 
 BOARD_COLUMN_LIMIT = 25
 QUEUE_PAGE_SIZE = 50
+# The queue shows a coordinator's next tasks; the task list, a link away, holds all of them.
+QUEUE_TASK_LIMIT = 10
 TIMELINE_LIMIT = 200
 
 # What a queue row or a board card shows; the rest of the lead (consent text, intake message…)
@@ -205,13 +207,14 @@ def queue_for(user: AbstractBaseUser, filters: QueueFilters, page: int = 1) -> l
 
 
 def open_tasks_for(user: AbstractBaseUser) -> list[Task]:
-    """The coordinator's open tasks, earliest due first: one query."""
+    """The coordinator's next open tasks, earliest due first, one more than the queue shows
+    (QUEUE_TASK_LIMIT) so it knows to link the rest: one query."""
     return list(
         Task.objects.open()
         .filter(assignee=user)
         .select_related("referral__patient")
         .only("title", "due_on", "referral__patient__first_name", "referral__patient__last_name")
-        .order_by("due_on", "id")[:QUEUE_PAGE_SIZE]
+        .order_by("due_on", "id")[: QUEUE_TASK_LIMIT + 1]
     )
 
 

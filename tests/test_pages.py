@@ -29,7 +29,7 @@ from referrals.models import (
     Task,
     TreatmentOutcome,
 )
-from referrals.selectors import BOARD_COLUMN_LIMIT, QUEUE_PAGE_SIZE
+from referrals.selectors import BOARD_COLUMN_LIMIT, QUEUE_PAGE_SIZE, QUEUE_TASK_LIMIT
 from tests.factories import (
     ConditionFactory,
     HospitalFactory,
@@ -359,7 +359,8 @@ def test_it_loads_my_queue_in_the_same_queries_for_5_or_50_leads(
     # Rows, not names: Faker may give two of the 50 patients the same name.
     queue_body = _testid(response, "queue", "table").split("<tbody>", 1)[-1]
     assert len(re.findall(r"<tr>", queue_body)) == count
-    assert len(re.findall(r"<tr>", _testid(response, "tasks", "table"))) == count + 1
+    tasks_shown = min(count, QUEUE_TASK_LIMIT)
+    assert len(re.findall(r"<tr>", _testid(response, "tasks", "table"))) == tasks_shown + 1
 
 
 @pytest.mark.parametrize("count", [5, 50])
@@ -629,6 +630,39 @@ def test_it_lists_my_open_tasks(coordinator_client, coordinator, coordinator2, l
     assert "Dana Levi" in tasks
     assert "Already done" not in tasks
     assert "Someone else" not in tasks
+
+
+def test_it_shows_my_next_tasks_and_links_all_of_them(
+    coordinator_client, coordinator, coordinator2, lead
+):
+    today = _today()
+    for number in range(QUEUE_TASK_LIMIT + 2):
+        TaskFactory(
+            referral=lead,
+            assignee=coordinator,
+            title=f"Task due in {number:02d} days",
+            due_on=today + datetime.timedelta(days=number),
+        )
+    TaskFactory(referral=lead, assignee=coordinator, title="Already done", done_at=timezone.now())
+    TaskFactory(referral=lead, assignee=coordinator2, title="Someone else's task")
+
+    queue = coordinator_client.get(_url("queue"))
+    shown = re.findall(r"Task due in (\d+) days", _testid(queue, "tasks", "table"))
+    link = re.search(r'href="([^"]+)" data-testid="all-tasks"', _text(queue))
+    everything = _text(coordinator_client.get(html.unescape(link.group(1))))
+
+    assert shown == [f"{number:02d}" for number in range(QUEUE_TASK_LIMIT)]
+    assert sorted(re.findall(r"Task due in (\d+) days", everything)) == [
+        f"{number:02d}" for number in range(QUEUE_TASK_LIMIT + 2)
+    ]
+    assert "Already done" not in everything
+    assert "Someone else" not in everything
+
+
+def test_it_links_no_task_list_when_the_queue_shows_every_task(coordinator_client, lead):
+    TaskFactory(referral=lead, assignee=lead.assigned_to)
+
+    assert 'data-testid="all-tasks"' not in _text(coordinator_client.get(_url("queue")))
 
 
 def test_it_pages_the_queue_at_50_leads(coordinator_client, coordinator):

@@ -1,10 +1,12 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from referrals import pipeline, selectors
 from referrals.forms import QueueFilterForm
-from referrals.selectors import QUEUE_PAGE_SIZE, QueueFilters
+from referrals.selectors import QUEUE_PAGE_SIZE, QUEUE_TASK_LIMIT, QueueFilters
 from referrals.views.common import page_context, staff_page
 
 
@@ -29,6 +31,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     ]
     query = request.GET.copy()
     query.pop("page", None)
+    tasks = selectors.open_tasks_for(request.user)
     return render(
         request,
         "referrals/queue.html",
@@ -37,13 +40,20 @@ def queue(request: HttpRequest) -> HttpResponse:
             "My queue",
             form=form,
             rows=rows,
-            tasks=selectors.open_tasks_for(request.user),
+            tasks=tasks[:QUEUE_TASK_LIMIT],
+            all_tasks_url=_open_tasks_url(request.user) if len(tasks) > QUEUE_TASK_LIMIT else "",
             today=today,
             page=page,
             has_next=len(leads) > QUEUE_PAGE_SIZE,
             query=query.urlencode(),
         ),
     )
+
+
+def _open_tasks_url(user) -> str:
+    """The task list, filtered to the coordinator's open tasks (earliest due first)."""
+    query = urlencode({"assignee__id__exact": user.pk, "done_at__isempty": "1"})
+    return f"{reverse('admin:referrals_task_changelist')}?{query}"
 
 
 def _sla(lead, today, now) -> str:
