@@ -75,6 +75,6 @@ def _lead_url_pattern(script_prefix: str) -> str:
 
 @register.filter
 def days_since(moment: datetime.datetime, now: datetime.datetime) -> int:
-    """Whole days from `moment` to `now`: the board's time in stage, read like the queue's lead
-    age ("12 d")."""
+    """Whole days from `moment` to `now`: the queue's lead age and the board's time in stage
+    ("12 d")."""
     return (now - moment).days

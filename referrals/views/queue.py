@@ -21,14 +21,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     leads = selectors.queue_for(request.user, filters, page=page)
     now = timezone.now()
     today = timezone.localdate(now)
-    rows = [
-        {
-            "lead": lead,
-            "sla": _sla(lead, today, now),
-            "days_open": (now - lead.created_at).days,
-        }
-        for lead in leads[:QUEUE_PAGE_SIZE]
-    ]
+    rows = [{"lead": lead, "sla": _sla(lead, today, now)} for lead in leads[:QUEUE_PAGE_SIZE]]
     query = request.GET.copy()
     query.pop("page", None)
     tasks = selectors.open_tasks_for(request.user)
@@ -43,6 +36,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             tasks=tasks[:QUEUE_TASK_LIMIT],
             all_tasks_url=_open_tasks_url(request.user) if len(tasks) > QUEUE_TASK_LIMIT else "",
             today=today,
+            now=now,
             page=page,
             has_next=len(leads) > QUEUE_PAGE_SIZE,
             query=query.urlencode(),
