@@ -34,7 +34,7 @@ from referrals.models import (
     Task,
 )
 from referrals.resources import ReferralImportResource
-from trials.admin import ModelAdmin
+from trials.admin import CountAtLeast, ModelAdmin
 from trials.models import Program
 
 STAGE_COLOURS = {
@@ -99,6 +99,8 @@ class ChangelistExportMixin:
             return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
         spec = exports.SPECS[self.model]
         rows = changelist.result_count  # the ChangeList's one COUNT query, before streaming
+        if isinstance(rows, CountAtLeast):
+            rows = changelist.queryset.count()  # the audit records what left, not "1,000+"
         filters = request.GET.urlencode() or "none"
         services.access_log_record(
             user=request.user,
@@ -160,6 +162,17 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     ]
     list_filter = ["primary_condition", "preferred_language", "sex"]
     list_select_related = ["primary_condition"]
+    list_row_fields = [
+        "first_name",
+        "last_name",
+        "date_of_birth",
+        "stated_age",
+        "stated_age_on",
+        "phone",
+        "email",
+        "city",
+        "primary_condition__name",
+    ]
     search_fields = ["first_name", "last_name", "phone", "email"]
     autocomplete_fields = ["primary_condition", "other_conditions"]
     show_full_result_count = False
@@ -410,6 +423,19 @@ class ReferralAdmin(
         ("target_program", TargetProgramFilter),
     ]
     list_select_related = ["patient__primary_condition", "assigned_to"]
+    list_row_fields = [
+        "stage",
+        "priority",
+        "next_action_due",
+        "source",
+        "created_at",
+        "patient__first_name",
+        "patient__last_name",
+        "patient__primary_condition__name",
+        "assigned_to__username",
+        "assigned_to__first_name",
+        "assigned_to__last_name",
+    ]
     search_fields = [
         "patient__first_name",
         "patient__last_name",

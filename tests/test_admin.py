@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from referrals.admin import ReferralAdmin
 from referrals.models import Referral, ScreeningRecord, Task
 from tests.factories import (
     ConditionFactory,
@@ -20,6 +21,8 @@ from tests.factories import (
     TrialFactory,
     UserFactory,
 )
+from trials import admin as trials_admin
+from trials.admin import SEARCH_COUNT_CAP
 
 pytestmark = pytest.mark.django_db
 
@@ -157,6 +160,10 @@ def _rows_for(model: str, count: int) -> None:
     factory.create_batch(count)
 
 
+def _words(response) -> str:
+    return " ".join(response.text.split())
+
+
 def _changelist_queries(client, model: str) -> int:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(_url(model, "changelist"))
@@ -179,10 +186,44 @@ def test_it_lists_referrals_without_an_unbounded_full_count(admin_client):
     with CaptureQueriesContext(connection) as queries:
         admin_client.get(_url("referrals.referral", "changelist"), {"q": "zzz-no-match"})
 
-    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
-    # Only the search's own count, never one of the whole table.
+    counts = [
+        q["sql"].upper()
+        for q in queries
+        if "COUNT(" in q["sql"].upper() and '"REFERRALS_REFERRAL"' in q["sql"].upper()
+    ]
+    # Only the search's own count, stopped at its cap, never one of the whole table.
     assert len(counts) == 1, counts
-    assert " WHERE " in counts[0].upper()
+    assert " WHERE " in counts[0]
+    assert f"LIMIT {SEARCH_COUNT_CAP + 1}" in counts[0]
+
+
+def test_it_counts_a_search_up_to_its_cap_and_pages_through_it(admin_client, monkeypatch):
+    monkeypatch.setattr(trials_admin, "SEARCH_COUNT_CAP", 4)
+    monkeypatch.setattr(ReferralAdmin, "list_per_page", 2)
+    for _ in range(5):
+        ReferralFactory(patient=PatientFactory(last_name="Abergel"))
+    ReferralFactory(patient=PatientFactory(last_name="Levi"))
+    url = _url("referrals.referral", "changelist")
+
+    first = admin_client.get(url, {"q": "Abergel"})
+    last = admin_client.get(url, {"q": "Abergel", "p": 2})
+    beyond = admin_client.get(url, {"q": "Abergel", "p": 3})
+    unsearched = admin_client.get(url)
+
+    assert "4+ results" in _words(first)  # the header
+    assert "4+ referrals" in _words(first)  # beside the page links
+    assert [len(page.context["cl"].result_list) for page in (first, last)] == [2, 2]
+    assert beyond.status_code == 302 and "e=1" in beyond.url  # Django's "no such page"
+    assert "6 referrals" in _words(unsearched)  # an unsearched list counts every row
+
+
+def test_it_shows_an_exact_count_for_a_search_below_its_cap(admin_client):
+    ReferralFactory.create_batch(3, patient__last_name="Abergel")
+
+    response = admin_client.get(_url("referrals.referral", "changelist"), {"q": "Abergel"})
+
+    assert "3 results" in _words(response)
+    assert "3 referrals" in _words(response)
 
 
 def test_it_keeps_the_search_and_filters_in_every_row_link(admin_client):

@@ -23,6 +23,7 @@ from tests.factories import (
     TrialFactory,
     UserFactory,
 )
+from trials import admin as trials_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -303,6 +304,19 @@ def test_it_records_each_export_in_the_access_log(coordinator_client, coordinato
     )
     assert referral_export.ip_address == "127.0.0.1"
     assert screening_export.detail == "Screening log exported as XLSX; filters: none; 0 rows"
+
+
+def test_it_exports_and_records_every_match_of_a_search_whose_list_count_stops(
+    coordinator_client, monkeypatch
+):
+    monkeypatch.setattr(trials_admin, "SEARCH_COUNT_CAP", 2)
+    for _ in range(5):
+        ReferralFactory(patient=PatientFactory(last_name="Abergel"))
+
+    rows = _csv_rows(coordinator_client.get(REFERRAL_CSV, {"q": "Abergel"}))[1:]
+
+    assert len(rows) == 5
+    assert AccessLog.objects.get().detail.endswith("filters: q=Abergel; 5 rows")
 
 
 @pytest.mark.parametrize("url", [REFERRAL_CSV, REFERRAL_XLSX, SCREENING_CSV, SCREENING_XLSX])
