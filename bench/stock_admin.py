@@ -3,11 +3,12 @@
 A separate admin site whose ModelAdmin keeps every Django default for counting and paging:
 Django's Paginator, `show_full_result_count = True` (a full COUNT of the table on every page
 besides the filtered one), OFFSET pagination, ordering by the model's Meta. It shows the same
-columns, search and filters as our referral list, so what differs is how the list counts and
-pages. The site and ModelAdmin are Unfold's only because Unfold's templates replace the admin's
-(`admin/change_list.html` resolves to Unfold's), and those need Unfold's site context; Unfold
-changes neither the count nor the pagination. The real admin is untouched; this module is the
-benchmark process's ROOT_URLCONF (the real URLs plus /bench-stock-admin/).
+columns, search and filters as our referral list, and as many rows a page, so what differs is
+how the list counts and pages. The site and ModelAdmin are Unfold's only because Unfold's
+templates replace the admin's (`admin/change_list.html` resolves to Unfold's), and those need
+Unfold's site context; Unfold changes neither the count nor the pagination. The real admin is
+untouched; this module is the benchmark process's ROOT_URLCONF (the real URLs plus
+/bench-stock-admin/).
 """
 
 from django.urls import path
@@ -16,6 +17,7 @@ from unfold.sites import UnfoldAdminSite
 
 from carecrm.urls import urlpatterns as real_urlpatterns
 from referrals.models import Referral
+from trials.admin import ModelAdmin as OurModelAdmin
 
 stock_site = UnfoldAdminSite(name="stock_admin")
 
@@ -41,6 +43,7 @@ class StockReferralAdmin(ModelAdmin):
     ]
     show_full_result_count = True
     list_sections = ()  # as on our admins: Unfold's template reads it per row (see trials.admin)
+    list_per_page = OurModelAdmin.list_per_page  # as many rows as our list draws
 
 
 stock_site.register(Referral, StockReferralAdmin)

@@ -38,13 +38,13 @@ from django.utils.text import smart_split, unescape_string_literal
 SEARCH_COLUMNS = ("first_name", "last_name", "phone", "email")
 TRIGRAM = 3
 _NO_LIMIT = 2**62
-# A list page's rows: the admin lists' `list_per_page` (the queue shows 50).
-PAGE_ROWS = 100
-# PostgreSQL walks the list's order when matches² ≥ WALK_FACTOR × PAGE_ROWS × patients, that is
-# when the walk should read a tenth of the rows that sorting the matches reads. The margin is for
+# A list page's rows: the admin lists' `list_per_page`, as many as the queue shows.
+PAGE_ROWS = 50
+# A list walks its order when matches² ≥ WALK_FACTOR × PAGE_ROWS × patients, that is when the
+# walk should read a tenth of the rows that sorting the matches reads. The margin is for
 # orderings that follow the names (the patient list is sorted by last name, so a surname's
 # matches sit together and the walk reads every name before them): at 100,000 patients a word
-# must match about 10,000 of them, and every surname of the benchmark's data (3 % each) is
+# must match about 7,000 of them, and every surname of the benchmark's data (3 % each) is
 # sorted instead.
 WALK_FACTOR = 10
 
