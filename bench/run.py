@@ -77,12 +77,12 @@ PAGES = {
     "referrals_filter": PageInfo("Referral list, filter", "changelist"),
     "referrals_deep": PageInfo("Referral list, page 200", "changelist"),
     "referrals_search_surname": PageInfo(
-        "Referral list, search for a surname (a third of a page at 1k)", "changelist_short"
+        "Referral list, search for a surname (about 30 rows at 1k)", "changelist_short"
     ),
     "patients": PageInfo("Patient list", "changelist"),
     "patients_search": PageInfo("Patient list, search", "changelist"),
     "patients_search_surname": PageInfo(
-        "Patient list, search for a surname (a third of a page at 1k)", "changelist_short"
+        "Patient list, search for a surname (about 30 rows at 1k)", "changelist_short"
     ),
     "patients_filter": PageInfo("Patient list, filter", "changelist"),
     "trials": PageInfo("Trial list", "changelist"),
