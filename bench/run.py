@@ -745,10 +745,10 @@ def measure_pages(
     from django.urls import reverse
     from django.utils import timezone
 
+    from referrals.admin import ReferralAdmin
     from referrals.dashboard import dashboard_refresh
     from referrals.forms import DashboardPeriodForm
     from referrals.models import Referral, Source
-    from trials.admin import ModelAdmin
     from trials.models import Condition, TrialStatus
 
     coordinator = User.objects.get(username=bench_seed.COORDINATOR_NAME.format(1))
@@ -758,7 +758,7 @@ def measure_pages(
     sle = Condition.objects.get(slug="sle")
     export_filter = _export_filter(size)
     # Page 200, or the last full page of a smaller list (page 20 of 1,000 leads).
-    deep = max(1, min(200, Referral.objects.count() // ModelAdmin.list_per_page))
+    deep = max(1, min(200, Referral.objects.count() // ReferralAdmin.list_per_page))
     # Numbers no earlier run used, so a reused database finds no duplicate of a new lead.
     first = random.Random().randrange(0, 9_000_000)
     counter = iter(range(first, first + 1_000_000))

@@ -16,8 +16,8 @@ from unfold.admin import ModelAdmin
 from unfold.sites import UnfoldAdminSite
 
 from carecrm.urls import urlpatterns as real_urlpatterns
+from referrals.admin import ReferralAdmin
 from referrals.models import Referral
-from trials.admin import ModelAdmin as OurModelAdmin
 
 stock_site = UnfoldAdminSite(name="stock_admin")
 
@@ -43,7 +43,7 @@ class StockReferralAdmin(ModelAdmin):
     ]
     show_full_result_count = True
     list_sections = ()  # as on our admins: Unfold's template reads it per row (see trials.admin)
-    list_per_page = OurModelAdmin.list_per_page  # as many rows as our list draws
+    list_per_page = ReferralAdmin.list_per_page  # as many rows as our list draws
 
 
 stock_site.register(Referral, StockReferralAdmin)

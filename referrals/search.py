@@ -88,8 +88,9 @@ def search_filter(queryset: QuerySet, term: str, *, patient_field: str) -> Query
         model = model._meta.get_field(patient_field).related_model
     patients = model._base_manager.using(queryset.db)
     if connections[queryset.db].vendor == "sqlite":
-        matches = _sqlite_matches(patients, words)
         indexed = [word for word in words if len(word) >= TRIGRAM]
+        short = [word for word in words if len(word) < TRIGRAM]
+        matches = _sqlite_matches(patients, indexed, short)
         if indexed and _is_common(patients, _fts_match_count(queryset.db, indexed)):
             # `+column` keeps SQLite off the patient column's index, so it walks the list's order.
             walked = Func(
@@ -112,10 +113,9 @@ def search_filter(queryset: QuerySet, term: str, *, patient_field: str) -> Query
     return queryset.filter(**{f"{patient_field}__in": matches})
 
 
-def _sqlite_matches(patients: QuerySet, words: list[str]) -> QuerySet | RawSQL:
-    """The matching patients' ids, the FTS index's own rowids when it answers every word."""
-    indexed = [word for word in words if len(word) >= TRIGRAM]
-    short = [word for word in words if len(word) < TRIGRAM]
+def _sqlite_matches(patients: QuerySet, indexed: list[str], short: list[str]) -> QuerySet | RawSQL:
+    """The matching patients' ids, the FTS index's own rowids when it answers every word
+    (`indexed`: the words of three characters or more)."""
     query = _contains_q(short)
     if indexed:
         fts = RawSQL(_FTS_MATCH, [_fts_query(indexed)])

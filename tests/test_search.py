@@ -112,8 +112,10 @@ def test_it_plans_the_search_on_the_index():
 
 def test_it_walks_the_list_for_a_common_word_and_sorts_the_matches_of_a_rare_one(monkeypatch):
     avis = PatientFactory.create_batch(40, first_name="Avi")
-    PatientFactory.create_batch(60, first_name="Dana")
+    danas = PatientFactory.create_batch(60, first_name="Dana")
     PatientFactory(first_name="Zohar")
+    for patient in (*avis[:3], *danas[:3]):
+        ReferralFactory(patient=patient)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE referrals_patient")
     # The number of patients is read as the highest id, which earlier tests' rolled-back rows
