@@ -503,9 +503,11 @@ class Referral(QuickChoiceDisplay, models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["stage", "-created_at"]),
-            # A coordinator's queue is sorted inside this index (no lead read until the page).
+            # A coordinator's queue is sorted inside this index (no lead read until the page):
+            # with the id in it, PostgreSQL answers from the index alone (SQLite's rowid is in
+            # every index already).
             models.Index(
-                fields=["assigned_to", "stage", "next_action_due", "priority", "created_at"],
+                fields=["assigned_to", "stage", "next_action_due", "priority", "created_at", "id"],
                 name="referral_queue_idx",
             ),
             models.Index(fields=["next_action_due"]),

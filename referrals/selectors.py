@@ -59,7 +59,9 @@ TIMELINE_LIMIT = 200
 # What a queue row or a board card shows; the rest of the lead (consent text, intake message…)
 # is not read. A template that used another field would cost a query per row, which the flat
 # query-count tests catch.
-PATIENT_NAME = ("patient__first_name", "patient__last_name", "patient__primary_condition")
+# The condition shows as its name: its other columns (codes, synonyms, the translations as JSON)
+# are neither read nor decoded.
+PATIENT_NAME = ("patient__first_name", "patient__last_name", "patient__primary_condition__name")
 QUEUE_ROW = (
     "stage",
     "created_at",
