@@ -19,6 +19,7 @@ from django.utils.encoding import force_str
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from carecrm.history import HistoryManagerOnce
 from referrals.documents import document_upload_to, private_storage
 from referrals.search import search_filter
 from trials.models import Condition, Program, Therapy, Trial
@@ -133,7 +134,7 @@ class Patient(QuickChoiceDisplay, models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PatientQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_manager=HistoryManagerOnce)
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
@@ -278,7 +279,7 @@ class PriorTreatmentLine(QuickChoiceDisplay, models.Model):
     notes = models.TextField(blank=True)
 
     objects = PriorTreatmentLineQuerySet.as_manager()
-    history = HistoricalRecords(m2m_fields=[therapies])
+    history = HistoricalRecords(m2m_fields=[therapies], history_manager=HistoryManagerOnce)
 
     class Meta:
         ordering = ["patient", "line_number"]
@@ -497,7 +498,7 @@ class Referral(QuickChoiceDisplay, models.Model):
     )
 
     objects = ReferralQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_manager=HistoryManagerOnce)
 
     class Meta:
         ordering = ["-created_at", "-id"]

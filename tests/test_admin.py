@@ -271,6 +271,18 @@ def test_it_records_who_changed_a_referral_in_its_history(admin_client, admin_us
     assert referral.history.first().history_user == admin_user
 
 
+def test_it_keeps_each_referrals_history_its_own_with_one_manager_class():
+    first, second = ReferralFactory(), ReferralFactory()
+    second.next_action = "Ask for the biopsy report"
+    second.save()
+
+    # The manager's class is built once (carecrm.history), not on every `.history`.
+    assert type(first.history) is type(second.history)
+    assert [h.next_action for h in second.history.all()] == ["Ask for the biopsy report", ""]
+    assert first.history.count() == 1
+    assert Referral.history.count() == 3
+
+
 def test_it_refuses_a_stale_save_and_keeps_the_other_coordinators_change(admin_client):
     referral = ReferralFactory()
     stale_form = _referral_form(referral, next_action="Mine")

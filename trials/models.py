@@ -10,6 +10,8 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from carecrm.history import HistoryManagerOnce
+
 NCT_ID_PATTERN = r"^NCT[0-9]{8}$"
 nct_id_validator = RegexValidator(
     NCT_ID_PATTERN, _("An NCT ID is 'NCT' followed by 8 digits, e.g. NCT05869955.")
@@ -200,7 +202,7 @@ class Trial(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = TrialQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_manager=HistoryManagerOnce)
 
     class Meta:
         ordering = ["nct_id"]
@@ -297,7 +299,7 @@ class Program(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ProgramQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_manager=HistoryManagerOnce)
 
     class Meta:
         ordering = ["hospital__name", "name"]
