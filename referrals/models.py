@@ -296,8 +296,8 @@ class PriorTreatmentLine(QuickChoiceDisplay, models.Model):
         ordering = ["patient", "line_number"]
         indexes = [
             # The lists' failed-line counts (one subquery per row) read a patient's lines and
-            # their reason from this index alone, not from the table: at 100,000 leads the
-            # 400,000 lines no longer fit the database's cache, and each row cost a page read.
+            # their reason from this index alone, with no read of the table (400,000 lines at
+            # 100,000 leads) for each line.
             models.Index(fields=["patient", "reason_stopped", "id"], name="line_failed_count_idx"),
         ]
         constraints = [
