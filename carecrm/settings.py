@@ -175,6 +175,8 @@ DASHBOARD_CACHE_SECONDS = int(os.environ.get("DASHBOARD_CACHE_SECONDS", "60"))
 # Auto-assignment counts the coordinators' open leads afresh this often (selectors says how
 # leads in between are counted); 0 counts them for every new lead.
 COORDINATOR_LOAD_SECONDS = int(os.environ.get("COORDINATOR_LOAD_SECONDS", "30"))
+# Rows a list page shows: the admin lists and the queue. The search chooses its plan by it.
+LIST_PAGE_ROWS = 50
 # Patients whose leads are all closed are anonymised this long after closing (apply_retention).
 RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", str(2 * 365)))
 # Behind a reverse proxy, the client's address is this many hops from the end of

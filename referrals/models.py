@@ -18,9 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_str
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
-from carecrm.history import HistoryManagerOnce
+from carecrm.history import HistoricalRecords
 from referrals.documents import document_upload_to, private_storage
 from referrals.search import search_filter
 from trials.models import Condition, Program, Therapy, Trial
@@ -142,7 +141,7 @@ class Patient(QuickChoiceDisplay, models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PatientQuerySet.as_manager()
-    history = HistoricalRecords(history_manager=HistoryManagerOnce)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
@@ -290,7 +289,7 @@ class PriorTreatmentLine(QuickChoiceDisplay, models.Model):
     notes = models.TextField(blank=True)
 
     objects = PriorTreatmentLineQuerySet.as_manager()
-    history = HistoricalRecords(m2m_fields=[therapies], history_manager=HistoryManagerOnce)
+    history = HistoricalRecords(m2m_fields=[therapies])
 
     class Meta:
         ordering = ["patient", "line_number"]
@@ -515,7 +514,7 @@ class Referral(QuickChoiceDisplay, models.Model):
     )
 
     objects = ReferralQuerySet.as_manager()
-    history = HistoricalRecords(history_manager=HistoryManagerOnce)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -29,6 +29,7 @@ through the walk's filter would read every row.
 
 import json
 
+from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BigIntegerField, F, Func, Max, Q, QuerySet
@@ -38,8 +39,8 @@ from django.utils.text import smart_split, unescape_string_literal
 SEARCH_COLUMNS = ("first_name", "last_name", "phone", "email")
 TRIGRAM = 3
 _NO_LIMIT = 2**62
-# A list page's rows: the admin lists' `list_per_page`, as many as the queue shows.
-PAGE_ROWS = 50
+# A list page's rows (the admin lists' `list_per_page` and the queue's page).
+PAGE_ROWS = settings.LIST_PAGE_ROWS
 # A list walks its order when matches² ≥ WALK_FACTOR × PAGE_ROWS × patients, that is when the
 # walk should read a tenth of the rows that sorting the matches reads. The margin is for
 # orderings that follow the names (the patient list is sorted by last name, so a surname's

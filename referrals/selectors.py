@@ -51,7 +51,7 @@ from referrals.pipeline import contact_deadline_cutoff
 from trials.models import Condition, Program, ProgramStatus, Trial, TrialSite, TrialStatus
 
 BOARD_COLUMN_LIMIT = 25
-QUEUE_PAGE_SIZE = 50
+QUEUE_PAGE_SIZE = settings.LIST_PAGE_ROWS
 # The queue shows a coordinator's next tasks; the task list, a link away, holds all of them.
 QUEUE_TASK_LIMIT = 10
 TIMELINE_LIMIT = 200

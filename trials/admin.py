@@ -2,6 +2,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.paginator import InvalidPage, Paginator
@@ -158,7 +159,7 @@ class ModelAdmin(UnfoldModelAdmin):
     """
 
     list_sections = ()
-    list_per_page = 50
+    list_per_page = settings.LIST_PAGE_ROWS
     paginator = DeferredJoinPaginator
     # The columns a list page reads, when they are few of many: Django builds every field of
     # every row and its joined rows (SQLite converts each date-time from text), 20 ms of a

@@ -8,9 +8,8 @@ from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
-from carecrm.history import HistoryManagerOnce
+from carecrm.history import HistoricalRecords
 
 NCT_ID_PATTERN = r"^NCT[0-9]{8}$"
 nct_id_validator = RegexValidator(
@@ -202,7 +201,7 @@ class Trial(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = TrialQuerySet.as_manager()
-    history = HistoricalRecords(history_manager=HistoryManagerOnce)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["nct_id"]
@@ -299,7 +298,7 @@ class Program(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ProgramQuerySet.as_manager()
-    history = HistoricalRecords(history_manager=HistoryManagerOnce)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["hospital__name", "name"]
