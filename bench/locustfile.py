@@ -28,7 +28,12 @@ class Coordinator(HttpUser):
         page = self.client.get("/admin/login/", name="login page")
         self.client.post(
             "/admin/login/?next=/admin/work/queue/",
-            {"username": username, "password": password, "csrfmiddlewaretoken": _csrf(page.text)},
+            {
+                "login_view-current_step": "auth",  # the two-factor sign-in's password step
+                "auth-username": username,
+                "auth-password": password,
+                "csrfmiddlewaretoken": _csrf(page.text),
+            },
             name="login",
         )
         self.lead_ids = LEAD.findall(self.client.get("/admin/work/queue/", name="queue").text)

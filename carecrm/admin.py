@@ -1,11 +1,13 @@
 """The staff site's own pages: users and groups in Unfold's look, and the add-on apps' models."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from carecrm.security import user_two_factor_reset
 
 admin.site.unregister(User)
 admin.site.unregister(Group)
@@ -18,6 +20,20 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     change_password_form = AdminPasswordChangeForm
     list_display = ["username", "first_name", "last_name", "email", "is_active", "last_login"]
     list_filter = ["is_active", "groups"]
+    actions = ["reset_two_factor"]
+
+    @admin.action(
+        description="Reset two-factor sign-in (lost phone): remove devices and recovery codes",
+        permissions=["change"],
+    )
+    def reset_two_factor(self, request, queryset) -> None:
+        for user in queryset:
+            user_two_factor_reset(user=user, by=request.user)
+        messages.success(
+            request,
+            f"Two-factor sign-in reset for {len(queryset)} user(s): each sets up a new device "
+            "at their next sign-in.",
+        )
 
 
 @admin.register(Group)

@@ -1,37 +1,46 @@
-"""Sign-in hardening for the staff site: session lifetimes and required two-factor sign-in.
+"""Sign-in hardening for the staff site: session lifetimes and two-factor sign-in.
 
 - Idle timeout: a session unused for `SESSION_IDLE_SECONDS` (30 minutes) is ended. The last
   activity is written at most once a minute, not on every request.
 - Absolute timeout: a session older than `SESSION_ABSOLUTE_SECONDS` (12 hours) is ended,
   however active it was.
-- Two-factor: with `OTP_REQUIRED` (on in production) a staff user who has not confirmed a TOTP
-  token in this session is sent to verify one, or to set up a device first.
+- Two-factor sign-in is django-two-factor-auth's flow, shown in the admin's look. Its sign-in
+  page is a wizard: the password step only remembers who passed it, and a user with a device is
+  signed in once the code step (or a recovery code) passes. A password alone therefore never
+  opens a session, so enrolment cannot be used to skip the code. With `OTP_REQUIRED` (on in
+  production) a signed-in staff user without a device is sent to set one up, and a session that
+  is not verified although the account has a device (one signed in before this flow) is ended.
 """
 
-import base64
-import io
+import logging
 import time
 from collections.abc import Callable
 
-import qrcode
-import qrcode.image.svg
 from django.conf import settings
-from django.contrib import messages
-from django.contrib.auth import logout
-from django.contrib.auth.decorators import login_required
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import SESSION_KEY, logout
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.sessions.models import Session
+from django.db import transaction
 from django.dispatch import receiver
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
-from django_otp import login as otp_login
-from django_otp import user_has_device
-from django_otp.forms import OTPTokenForm
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django.utils import timezone
+from django_otp import devices_for_user, user_has_device
+from two_factor import views as two_factor_views
+from unfold.forms import AuthenticationForm
+from unfold.widgets import BASE_INPUT_CLASSES
+
+logger = logging.getLogger(__name__)
 
 AUTHENTICATED_AT = "carecrm_authenticated_at"
 LAST_SEEN = "carecrm_last_seen"
 ACTIVITY_WRITE_SECONDS = 60
+WRONG_SETUP_CODE = "That code did not match. Check the time on your phone and try the next code."
 
 
 @receiver(user_logged_in)
@@ -50,93 +59,160 @@ class SessionLifetimeMiddleware:
             started = request.session.get(AUTHENTICATED_AT, now)
             last_seen = request.session.get(LAST_SEEN, now)
             if now - started > settings.SESSION_ABSOLUTE_SECONDS:
-                return self._end(request, "Your session ended after 12 hours.")
+                return _sign_out(request, "Your session ended after 12 hours.")
             if now - last_seen > settings.SESSION_IDLE_SECONDS:
-                return self._end(request, "You were signed out after 30 minutes without activity.")
+                return _sign_out(request, "You were signed out after 30 minutes without activity.")
             if now - last_seen >= ACTIVITY_WRITE_SECONDS or LAST_SEEN not in request.session:
                 request.session[LAST_SEEN] = now
                 request.session.setdefault(AUTHENTICATED_AT, now)
         return self.get_response(request)
 
-    @staticmethod
-    def _end(request: HttpRequest, reason: str) -> HttpResponse:
-        logout(request)
-        messages.info(request, f"{reason} Please sign in again.")
-        return redirect(f"{reverse('admin:login')}?next={request.path}")
+
+def _sign_out(request: HttpRequest, reason: str) -> HttpResponse:
+    logout(request)
+    messages.info(request, f"{reason} Please sign in again.")
+    return redirect(f"{reverse('admin:login')}?next={request.path}")
 
 
-def _exempt(path: str) -> bool:
-    exempt = [reverse("twofactor:verify"), reverse("twofactor:setup"), reverse("admin:logout")]
-    return path in exempt or path.startswith(settings.STATIC_URL) or not path.startswith("/admin/")
+def _enrolment_paths() -> set[str]:
+    """What a signed-in user without a device may open before setting one up."""
+    return {
+        reverse("two_factor:setup"),
+        reverse("two_factor:qr"),
+        reverse("admin:logout"),
+        reverse("admin:login"),
+    }
 
 
 class StaffTwoFactorMiddleware:
-    """Sends staff without a verified second factor to verify or set one up."""
+    """Keeps staff sessions without a verified second factor away from the staff site."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
-        needs_factor = (
+        if (
             settings.OTP_REQUIRED
             and user.is_authenticated
             and user.is_staff
             and not user.is_verified()
-            and not _exempt(request.path)
-        )
-        if needs_factor:
-            target = "twofactor:verify" if user_has_device(user) else "twofactor:setup"
-            return redirect(f"{reverse(target)}?next={request.get_full_path()}")
+            and request.path.startswith("/admin/")
+        ):
+            if user_has_device(user):
+                # Only the sign-in page's code step verifies an account that has a device.
+                return _sign_out(request, "This session needs two-factor sign-in.")
+            if request.path not in _enrolment_paths():
+                return redirect(f"{reverse('two_factor:setup')}?next={request.get_full_path()}")
         return self.get_response(request)
 
 
-def _next_url(request: HttpRequest) -> str:
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    return candidate if candidate.startswith("/") and not candidate.startswith("//") else "/admin/"
+# --- django-two-factor-auth's views in the admin's chrome -----------------------------------
 
 
-@login_required(login_url="admin:login")
-def verify(request: HttpRequest) -> HttpResponse:
-    form = OTPTokenForm(request.user, request, data=request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        otp_login(request, form.get_user().otp_device)
-        return redirect(_next_url(request))
-    return render(
-        request,
-        "twofactor/verify.html",
-        {"form": form, "next": _next_url(request), "title": "Two-factor sign-in"},
+def _unfold_inputs(form: Form) -> Form:
+    """Give the library's plain inputs the admin's look (the auth form has it already), and
+    call its "token" what the user types: a code."""
+    for name, field in form.fields.items():
+        if field.widget.input_type in {"text", "number", "password"}:
+            field.widget.attrs.setdefault("class", " ".join(BASE_INPUT_CLASSES))
+        if name in {"token", "otp_token"}:
+            field.label = "Code"
+    return form
+
+
+class AdminChrome:
+    """The admin site's context (Unfold's layout, sidebar, titles) for a two-factor page."""
+
+    title = "Two-factor sign-in"
+
+    def get_context_data(self, *args, **kwargs) -> dict:
+        context = super().get_context_data(*args, **kwargs)
+        return {**admin.site.each_context(self.request), "title": self.title, **context}
+
+
+class LoginView(AdminChrome, two_factor_views.LoginView):
+    title = "Sign in"
+    redirect_authenticated_user = True
+    form_list = (
+        (two_factor_views.LoginView.AUTH_STEP, AuthenticationForm),
+        *two_factor_views.LoginView.form_list[1:],
     )
 
+    def get_form(self, step=None, **kwargs):
+        return _unfold_inputs(super().get_form(step, **kwargs))
 
-@login_required(login_url="admin:login")
-def setup(request: HttpRequest) -> HttpResponse:
-    """Add a TOTP device: scan the QR code in an authenticator app, confirm one code."""
-    device, _created = TOTPDevice.objects.get_or_create(
-        user=request.user, confirmed=False, defaults={"name": "Authenticator app"}
+
+class SetupView(AdminChrome, two_factor_views.SetupView):
+    """Enrolment for an account without a device. Adding or replacing one needs a verified
+    session (remove the old one on the security page first) or an admin's reset."""
+
+    title = "Set up two-factor sign-in"
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated and user_has_device(request.user):
+            return redirect("two_factor:profile")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form(self, step=None, **kwargs):
+        form = _unfold_inputs(super().get_form(step, **kwargs))
+        form.error_messages = {"invalid_token": WRONG_SETUP_CODE}
+        return form
+
+
+class QRGeneratorView(two_factor_views.QRGeneratorView):
+    def get_issuer(self) -> str:
+        return settings.OTP_TOTP_ISSUER
+
+
+class SetupCompleteView(AdminChrome, two_factor_views.SetupCompleteView):
+    title = "Two-factor sign-in is set up"
+
+
+class BackupTokensView(AdminChrome, two_factor_views.BackupTokensView):
+    title = "Recovery codes"
+
+
+class ProfileView(AdminChrome, two_factor_views.ProfileView):
+    title = "Two-factor sign-in"
+
+
+class DisableView(AdminChrome, two_factor_views.DisableView):
+    title = "Remove two-factor sign-in"
+
+    def get_form(self, form_class=None):
+        return _unfold_inputs(super().get_form(form_class))
+
+
+@transaction.atomic
+def user_two_factor_reset(*, user: AbstractBaseUser, by: AbstractBaseUser) -> int:
+    """Remove every device and recovery code of `user` (a lost phone), in the admin's log.
+
+    The user's sessions end too: one verified with the lost phone must not outlive it. The next
+    sign-in with the password leads to setting up a new device.
+    """
+    removed = 0
+    for device in devices_for_user(user, confirmed=None):
+        device.delete()
+        removed += 1
+    _end_sessions_of(user)
+    LogEntry.objects.log_actions(
+        user_id=by.pk,
+        queryset=[user],
+        action_flag=CHANGE,
+        change_message=f"Two-factor sign-in reset: {removed} device(s) and recovery codes removed.",
+        single_object=True,
     )
-    error = ""
-    if request.method == "POST":
-        token = request.POST.get("token", "").strip()
-        if token.isdecimal() and device.verify_token(token):
-            device.confirmed = True
-            device.save(update_fields=["confirmed"])
-            otp_login(request, device)
-            messages.success(request, "Two-factor sign-in is set up.")
-            return redirect(_next_url(request))
-        error = "That code did not match. Check the time on your phone and try the next code."
-    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage)
-    buffer = io.BytesIO()
-    image.save(buffer)
-    return render(
-        request,
-        "twofactor/setup.html",
-        {
-            "qr_data_uri": "data:image/svg+xml;base64,"
-            + base64.b64encode(buffer.getvalue()).decode(),
-            "secret": base64.b32encode(device.bin_key).decode(),
-            "error": error,
-            "next": _next_url(request),
-            "title": "Set up two-factor sign-in",
-        },
-    )
+    logger.warning("Two-factor sign-in of %s reset by %s", user.get_username(), by.get_username())
+    return removed
+
+
+def _end_sessions_of(user: AbstractBaseUser) -> None:
+    # Sessions are stored by key, not by user: read the unexpired ones (a staff site has a few
+    # hundred at most) to find the user's.
+    theirs = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if session.get_decoded().get(SESSION_KEY) == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=theirs).delete()

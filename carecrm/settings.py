@@ -62,6 +62,9 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "formtools",
+    "two_factor",
     "trials",
     "referrals",
     "carecrm",
@@ -216,9 +219,12 @@ SESSION_IDLE_SECONDS = 30 * 60
 SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 
-# Two-factor sign-in (TOTP) for staff: required in production, optional in development.
+# Two-factor sign-in (TOTP, with recovery codes) for staff: required in production, optional in
+# development. django-two-factor-auth's sign-in page replaces the admin's (carecrm/urls.py), so
+# its patch of the admin's login is not needed.
 OTP_REQUIRED = env_bool("OTP_REQUIRED", default=PRODUCTION)
 OTP_TOTP_ISSUER = "CareCRM"
+TWO_FACTOR_PATCH_ADMIN = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -322,6 +328,12 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": True,
     "DASHBOARD_CALLBACK": "referrals.views.dashboard.dashboard_callback",
+    "ACCOUNT": {
+        "navigation": [
+            {"title": _("Two-factor sign-in"), "link": reverse_lazy("two_factor:profile")},
+            {"title": _("Change password"), "link": reverse_lazy("admin:password_change")},
+        ],
+    },
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,

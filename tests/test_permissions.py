@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished
 from django.db import close_old_connections
 from django.urls import URLResolver, get_resolver, reverse
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tasks_db.models import DBTaskResult
 
@@ -94,6 +95,7 @@ ADMIN_MODELS = {
     "axes.accesslog": (None, None),
     "axes.accessfailurelog": (None, None),
     "otp_totp.totpdevice": (None, None),
+    "otp_static.staticdevice": (None, None),
 }
 
 
@@ -188,9 +190,15 @@ MATRIX = {
     "referrals:lead_packet": staff(OK, OK),
     "referrals:lead_packet_pdf": staff(OK, OK),
     "referrals:lead_fhir": staff(OK, OK),
-    # Two-factor sign-in pages: any signed-in user.
-    "twofactor:verify": staff(OK, OK, liaison=OK),
-    "twofactor:setup": staff(OK, OK, liaison=OK),
+    # Two-factor sign-in pages: any signed-in user. The admin has a device already, so setup
+    # sends them to their security page; the QR code exists only during setup; recovery codes
+    # and "setup complete" need a verified session (none is, signed in without the sign-in page).
+    "two_factor:setup": staff(OK, REDIRECT, liaison=OK),
+    "two_factor:qr": staff(MISSING, MISSING, liaison=MISSING),
+    "two_factor:setup_complete": staff(REDIRECT, REDIRECT, liaison=REDIRECT),
+    "two_factor:backup_tokens": staff(REDIRECT, REDIRECT, liaison=REDIRECT),
+    "two_factor:profile": staff(OK, OK, liaison=OK),
+    "two_factor:disable": everyone(REDIRECT),
     # The hospital liaison's pages: hospital A's referral is a 404 for hospital B's liaison.
     "hospital:referrals": liaisons_only(OK),
     "hospital:referral": liaisons_only(OK, MISSING),
@@ -225,6 +233,8 @@ MATRIX = {
 UNNAMED = {
     # The root redirects to the admin index.
     "": everyone(REDIRECT),
+    # The two-factor sign-in page, at the admin login's address ahead of it.
+    "admin/login/": MATRIX["admin:login"],
     # Old-style admin object URLs redirect to the change page; the catch-all 404s or logs in.
     r"admin/(?P<url>.*)$": staff(MISSING, MISSING, liaison=MISSING),
     **{
@@ -306,7 +316,8 @@ def objects(db, coordinator, admin_user, settings, tmp_path, hospital, hospital_
         "axes.accessfailurelog": AccessFailureLog.objects.create(
             username="x", ip_address="10.0.0.1"
         ),
-        "otp_totp.totpdevice": TOTPDevice.objects.create(user=admin_user, name="phone"),
+        "otp_totp.totpdevice": TOTPDevice.objects.create(user=admin_user, name="default"),
+        "otp_static.staticdevice": StaticDevice.objects.create(user=admin_user, name="backup"),
         "referrals.leaddocument": document,
         "referrals.referral": referral,
         "referrals.liaisonprofile": liaison.liaison_profile,

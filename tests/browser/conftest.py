@@ -64,8 +64,8 @@ def page(browser):
 def login(page, live_server):
     def log_in(username: str) -> None:
         page.goto(f"{live_server.url}/admin/login/")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=auth-username]", username)
+        page.fill("input[name=auth-password]", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url(f"{live_server.url}/admin/")
 
