@@ -34,6 +34,7 @@ from tests.factories import (
     TherapyFactory,
     TrialFactory,
     UserFactory,
+    pdf_bytes,
     referred_lead,
 )
 
@@ -286,9 +287,7 @@ def objects(db, coordinator, admin_user, settings, tmp_path, hospital, hospital_
     log = AccessLog.objects.create(user=admin_user, action=AccessAction.EXPORT)
     document = services.document_upload(
         referral=referral,
-        uploaded_file=SimpleUploadedFile(
-            "records.pdf", b"%PDF-1.7\n%\xe2\xe3\n", "application/pdf"
-        ),
+        uploaded_file=SimpleUploadedFile("records.pdf", pdf_bytes(), "application/pdf"),
         kind="medical_record",
         by=coordinator,
     )
