@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-50}
 seconds=${2:-60}
-port=8200
 out=bench/results/load
 mkdir -p bench/results
 
@@ -18,13 +17,35 @@ export OTP_REQUIRED=0 INTAKE_RATE_LIMIT=1000000
 
 make db >/dev/null
 .venv/bin/pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[bench]"
-make serve PORT=$port WORKERS=2 >bench/work/serve.log 2>&1 &
+# A port nobody listens on, from the OS, so two runs (or another server) never collide.
+port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+# The server runs in a process group of its own (job control on for this one job): make, the
+# gunicorn master and its workers. Only that group is stopped at the end, by its id, never by
+# a process name, which could match another run's or another project's gunicorn.
+set -m
+make serve PORT="$port" WORKERS=2 </dev/null >bench/work/serve.log 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; pkill -f "gunicorn carecrm.wsgi -w 2 -b 127.0.0.1:$port" 2>/dev/null || true' EXIT
+set +m
+stop_server() {
+  kill -TERM -- "-$server" 2>/dev/null || return 0
+  for _ in $(seq 1 30); do  # gunicorn lets its workers finish their requests
+    kill -0 -- "-$server" 2>/dev/null || return 0
+    sleep 0.5
+  done
+  kill -KILL -- "-$server" 2>/dev/null || true
+}
+trap stop_server EXIT
+ready=0
 for _ in $(seq 1 60); do
-  curl -sf -o /dev/null "http://127.0.0.1:$port/check-eligibility/" && break
+  if curl -sf -o /dev/null "http://127.0.0.1:$port/check-eligibility/"; then ready=1; break; fi
+  kill -0 "$server" 2>/dev/null || break  # make (and so gunicorn) already exited
   sleep 1
 done
+if [ "$ready" != 1 ]; then
+  echo "The server did not answer on port $port; see bench/work/serve.log." >&2
+  exit 1
+fi
 
 .venv/bin/locust -f bench/locustfile.py --headless -u "$users" -r 10 -t "${seconds}s" \
   --host "http://127.0.0.1:$port" --csv "$out" --only-summary >bench/work/locust.log 2>&1 || true

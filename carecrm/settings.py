@@ -189,9 +189,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # Lead documents (consent forms, medical records) live under PRIVATE_STORAGE_ROOT: outside
 # STATIC_ROOT and MEDIA_ROOT, with no URL; only the permission-checked lead_document view reads
-# them. Only PDF, PNG and JPEG files (sniffed from their first bytes) up to DOCUMENT_MAX_BYTES are
-# accepted; a larger request body is refused before it is parsed, and an accepted upload stays in
-# memory, so no medical file passes through the shared temporary directory.
+# them. Only PDF, PNG and JPEG files (sniffed from their first bytes, then parsed or decoded whole
+# by referrals/documents.py) up to DOCUMENT_MAX_BYTES are accepted; a larger request body is
+# refused before it is parsed, and an accepted upload stays in memory, so no medical file passes
+# through the shared temporary directory.
 PRIVATE_STORAGE_ROOT = Path(os.environ.get("PRIVATE_STORAGE_ROOT", BASE_DIR / "private"))
 DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
 DOCUMENT_CONTENT_TYPES = ["application/pdf", "image/png", "image/jpeg"]

@@ -20,6 +20,21 @@ two_factor_patterns = (
 
 admin.site.index_title = "Dashboard"
 
+
+def _admin_urls() -> tuple[list, str, str]:
+    """The admin site's URLs without Django's "view on site" shortcut (`admin/r/<type>/<id>/`).
+
+    The shortcut redirects any staff user, hospital liaisons included, to any object with a URL,
+    and answers 404 for an id that does not exist, so it tells whoever asks which referral ids
+    exist. No page needs it: a referral's "View on site" links straight to its lead page, which
+    applies the user's scope. (A model given `get_absolute_url` must likewise set its admin's
+    `view_on_site`; the permission matrix opens every change page and would fail otherwise.)
+    """
+    patterns, app_name, namespace = admin.site.urls
+    kept = [p for p in patterns if getattr(p, "name", None) != "view_on_site"]
+    return kept, app_name, namespace
+
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/login/", security.LoginView.as_view()),
@@ -27,6 +42,6 @@ urlpatterns = [
     path("admin/work/", include("referrals.urls")),
     path("admin/hospital/", include("referrals.urls_hospital")),
     path("admin/two-factor/", include(two_factor_patterns)),
-    path("admin/", admin.site.urls),
+    path("admin/", _admin_urls()),
     path("check-eligibility/", include("referrals.urls_intake")),
 ]

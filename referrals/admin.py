@@ -500,6 +500,11 @@ class ReferralAdmin(
         # to their hospital); the list, the exports and the change pages all read this.
         return selectors.referrals_visible_to(request.user, super().get_queryset(request))
 
+    def view_on_site(self, obj: Referral) -> str:
+        # The lead page itself, which applies the user's scope (carecrm/urls.py drops the
+        # admin's shortcut, which did not).
+        return obj.get_absolute_url()
+
     def get_search_results(self, request, queryset, search_term):
         # The patient's names, phone and e-mail, answered by the text index (referrals/search.py).
         return queryset.matching(search_term), False

@@ -15,6 +15,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Max,
     Min,
     OuterRef,
     Prefetch,
@@ -27,6 +28,7 @@ from django.db.models import (
 from django.db.models.expressions import Window
 from django.db.models.functions import Coalesce, Lower, RowNumber, TruncDate
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from referrals.eligibility import Candidate, Evaluation, PatientFacts, evaluate
 from referrals.models import (
@@ -645,6 +647,42 @@ def dashboard_workload(now: datetime.datetime) -> list[User]:
             open_leads=_open_leads_of(OuterRef("pk")),
             overdue_leads=_open_leads_of(OuterRef("pk"), _overdue(today, now)),
         )
+    )
+
+
+# --- the task worker ---------------------------------------------------------------------
+# `manage.py db_worker` looks for tasks every second; a task older than this, while no task has
+# finished for as long, means nobody takes them: e-mails wait and the figures go stale.
+TASK_WORKER_STALLED_AFTER = datetime.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class TaskQueue:
+    now: datetime.datetime
+    waiting: int
+    oldest_enqueued_at: datetime.datetime | None
+    last_finished_at: datetime.datetime | None
+
+    @property
+    def worker_stalled(self) -> bool:
+        limit = self.now - TASK_WORKER_STALLED_AFTER
+        return (
+            self.oldest_enqueued_at is not None
+            and self.oldest_enqueued_at < limit
+            and (self.last_finished_at is None or self.last_finished_at < limit)
+        )
+
+
+def task_queue(now: datetime.datetime) -> TaskQueue:
+    """The tasks waiting for the worker and when it last finished one, as django-tasks-db
+    records them: two indexed queries (its partial index of ready tasks, and the index on
+    `finished_at` added by migration referrals 0023), read on every view, never cached."""
+    waiting = DBTaskResult.objects.ready().aggregate(count=Count("*"), oldest=Min("enqueued_at"))
+    return TaskQueue(
+        now=now,
+        waiting=waiting["count"],
+        oldest_enqueued_at=waiting["oldest"],
+        last_finished_at=DBTaskResult.objects.aggregate(last=Max("finished_at"))["last"],
     )
 
 

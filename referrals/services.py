@@ -376,8 +376,9 @@ def document_upload(
 
     The size is checked before the file is read; the type is sniffed from the first bytes (the
     browser's content type is ignored) and must agree with the file's extension, so an ".exe" or
-    an HTML page renamed ".pdf" is refused. The file goes to the private storage under a random
-    name; if anything fails after that, the file is removed again.
+    an HTML page renamed ".pdf" is refused. Then the whole file must read as that type and no
+    other, a PDF without active content (`documents.check_content`). The file goes to the private
+    storage under a random name; if anything fails after that, the file is removed again.
     """
     if kind not in DocumentKind.values:
         raise ReferralError("Choose what kind of document this is.")
@@ -403,10 +404,12 @@ def document_upload(
             f"{filename} holds a {documents.TYPE_NAMES[content_type]}, but its name does not end "
             f"in {expected}. Rename it and upload it again."
         )
-    digest = hashlib.sha256()
     uploaded_file.seek(0)
-    for chunk in uploaded_file.chunks():
-        digest.update(chunk)
+    content = uploaded_file.read()  # at most DOCUMENT_MAX_BYTES (checked above)
+    try:
+        documents.check_content(content, content_type)
+    except documents.DocumentRefused as refused:
+        raise ReferralError(f"{filename} {refused}") from refused
     uploaded_file.seek(0)
     document = LeadDocument(
         referral=referral,
@@ -414,7 +417,7 @@ def document_upload(
         original_filename=filename,
         content_type=content_type,
         size=uploaded_file.size,
-        sha256=digest.hexdigest(),
+        sha256=hashlib.sha256(content).hexdigest(),
         uploaded_by=by,
     )
     document.file.save("upload", uploaded_file, save=False)  # the name comes from upload_to

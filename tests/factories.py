@@ -1,8 +1,11 @@
 import datetime
+import io
 
 import factory
 from django.contrib.auth.models import Group, User
 from factory.django import DjangoModelFactory
+from PIL import Image
+from pypdf import PdfWriter
 
 from referrals.models import (
     Patient,
@@ -197,6 +200,25 @@ class LeadDocumentFactory(DjangoModelFactory):
     size = 2048
     sha256 = "0" * 64
     uploaded_by = factory.SubFactory(UserFactory, role="Coordinator")
+
+
+# Real files for uploads: the upload reads them whole, so a file's first bytes are not enough.
+
+
+def pdf_bytes(writer: PdfWriter | None = None) -> bytes:
+    """A one-page PDF; `writer` (with its pages) lets a test add to it first."""
+    if writer is None:
+        writer = PdfWriter()
+        writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def image_bytes(image_format: str = "PNG", size: tuple[int, int] = (8, 8), **options) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, "white").save(out, image_format, **options)
+    return out.getvalue()
 
 
 # --- the hospital side ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -20,6 +21,7 @@ from tests.factories import (
     TherapyFactory,
     TrialFactory,
     UserFactory,
+    referred_lead,
 )
 from trials import admin as trials_admin
 from trials.admin import SEARCH_COUNT_CAP
@@ -328,3 +330,45 @@ def _referral_form(referral: Referral, **changes) -> dict:
     }
     data.update(changes)
     return data
+
+
+# -- "View on site": no way to probe for referral ids ------------------------------------------
+
+
+def test_it_links_view_on_site_of_a_referral_to_its_lead_page(coordinator_client):
+    referral = ReferralFactory()
+
+    response = coordinator_client.get(_url("referrals.referral", "change", referral.pk))
+
+    lead_url = reverse("referrals:lead", args=[referral.pk])
+    assert f'<a href="{lead_url}"' in response.content.decode()
+    assert b"View on site" in response.content
+    assert b"/admin/r/" not in response.content
+
+
+@pytest.mark.parametrize("role", ["liaison", "liaison_b", "coordinator", "admin_user"])
+def test_it_answers_the_same_for_a_missing_referral_and_one_out_of_sight(
+    client, request, role, hospital, coordinator
+):
+    """A lead the user may not see and an id that does not exist (999999) get the same answer
+    from the admin's old shortcut and from the lead page. Hospital B's liaison may not see the
+    lead referred to hospital A; no liaison may see the lead never referred."""
+    sent_to_a = referred_lead(ProgramFactory(hospital=hospital), coordinator=coordinator)
+    not_sent = ReferralFactory()
+    client.force_login(request.getfixturevalue(role))
+    content_type = ContentType.objects.get_for_model(Referral).pk
+
+    shortcut = {
+        pk: client.get(f"/admin/r/{content_type}/{pk}/").status_code
+        for pk in (sent_to_a.pk, not_sent.pk, 999999)
+    }
+    lead_page = {
+        pk: client.get(reverse("referrals:lead", args=[pk])).status_code
+        for pk in (sent_to_a.pk, not_sent.pk, 999999)
+    }
+
+    assert set(shortcut.values()) == {404}
+    if role.startswith("liaison"):  # the coordinators' lead page refuses liaisons, whatever id
+        assert set(lead_page.values()) == {403}
+    else:
+        assert lead_page == {sent_to_a.pk: 200, not_sent.pk: 200, 999999: 404}

@@ -750,3 +750,72 @@ def test_it_refuses_an_upload_above_the_size_limit(admin_client_, monkeypatch):
     assert error.startswith("single.json: ")
     assert "is above the 100" in error
     assert Trial.objects.count() == 0
+
+
+# -- hostile files: nesting, huge numbers, a flood of problems or of studies --------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_it_refuses_a_deeply_nested_file_in_the_command_naming_the_file(tmp_path, db):
+    (tmp_path / "deep.json").write_text(DEEP, encoding="utf-8")
+
+    with pytest.raises(CommandError) as raised:
+        call_command("import_trials", str(tmp_path / "deep.json"), stdout=StringIO())
+
+    assert raised.value.returncode == 1
+    [problem] = str(raised.value).splitlines()[1:]
+    assert problem == "- deep.json: not usable JSON: nested too deeply to read"
+    assert Trial.objects.count() == 0
+
+
+def test_it_refuses_a_number_too_long_to_read_naming_the_file():
+    study = json.dumps(_study()).replace('"RECRUITING"', "1" * 5_000)
+
+    with pytest.raises(CtgovError) as raised:
+        parse_text(study, source="long.json")
+
+    assert raised.value.problems == (
+        "long.json: not usable JSON: a number is longer than 4300 digits",
+    )
+
+
+def test_it_stops_listing_problems_after_the_first_hundred(tmp_path, db):
+    (tmp_path / "empty-records.json").write_text(json.dumps([{}] * 5_000), encoding="utf-8")
+
+    with pytest.raises(CommandError) as raised:
+        call_command("import_trials", str(tmp_path), stdout=StringIO())
+
+    problems = str(raised.value).splitlines()[1:]
+    assert len(problems) == ctgov.MAX_PROBLEMS + 1
+    assert problems[-1] == (
+        f"- empty-records.json: stopped after {ctgov.MAX_PROBLEMS} problems; "
+        f"records {ctgov.MAX_PROBLEMS + 1}–5000 were not checked"
+    )
+
+
+def test_it_re_renders_the_form_for_a_deeply_nested_upload(admin_client_):
+    response = admin_client_.post(reverse(IMPORT_URL), {"file": _upload("deep.json", DEEP)})
+
+    assert response.status_code == 200
+    assert "plan" not in response.context
+    assert response.context["form"].errors["file"] == [
+        "deep.json: not usable JSON: nested too deeply to read"
+    ]
+    assert Trial.objects.count() == 0
+
+
+def test_it_refuses_an_upload_with_more_studies_than_a_registry_page(admin_client_, monkeypatch):
+    monkeypatch.setattr("trials.forms.CTGOV_UPLOAD_MAX_STUDIES", 1)
+    studies = _load("list.json")
+
+    response = admin_client_.post(
+        reverse(IMPORT_URL), {"file": _upload("list.json", json.dumps(studies))}
+    )
+
+    assert "plan" not in response.context
+    assert response.context["form"].errors["file"] == [
+        f"list.json: {len(studies)} studies; the preview takes at most 1 at a time. Split the "
+        "file, or import it with `manage.py import_trials`."
+    ]
+    assert Trial.objects.count() == 0

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from referrals import selectors
+from referrals import selectors, tasks
 from referrals.models import (
     CloseReason,
     EventKind,
@@ -203,8 +203,9 @@ def test_it_keeps_the_dashboard_query_count_flat(
     # milestone (the percentiles are taken from these rows), 10 screen failures, 11 leads by
     # condition, 12 leads by source, 13 program capacity, 14 workload, 15 outcomes after CAR-T
     # (patients treated, 6-month remission, CRS ≥ 2), 16-18 the hospital side (referred and
-    # treated per program, median waits per program, then per hospital).
-    with django_assert_num_queries(18):
+    # treated per program, median waits per program, then per hospital), 19-20 the task queue
+    # (tasks waiting, the last one finished).
+    with django_assert_num_queries(20):
         response = admin_client.get(reverse("admin:index"))
 
     assert response.status_code == 200
@@ -227,8 +228,9 @@ def test_it_serves_the_figures_from_the_shared_summary(
     _lead(days_ago=1)
 
     # 1 session, 2 user, 3-4 user and group permissions, 5 the summary from the cache table
-    # (on PostgreSQL and SQLite alike; Redis when REDIS_URL is set): no figure is recomputed.
-    with django_assert_num_queries(5):
+    # (on PostgreSQL and SQLite alike; Redis when REDIS_URL is set): no figure is recomputed;
+    # 6-7 the task queue, live.
+    with django_assert_num_queries(7):
         second = admin_client.get(reverse("admin:index"))
 
     assert 'data-testid="kpi-open_leads">1<' in first.text
@@ -323,3 +325,97 @@ def test_it_leaves_users_without_referral_access_the_plain_index(client):
     response = client.get(reverse("admin:index"))
 
     assert 'data-testid="dashboard"' not in response.text
+
+
+# --- the task worker: is anyone sending the e-mails and refreshing the figures? -------------
+
+MINUTE = datetime.timedelta(minutes=1)
+
+
+def _queued(count: int, *, waited: datetime.timedelta) -> list[DBTaskResult]:
+    """Tasks enqueued `waited` ago that no worker has taken."""
+    referral = ReferralFactory()
+    results = [tasks.coordinator_notify.enqueue(referral_id=referral.pk) for _ in range(count)]
+    DBTaskResult.objects.update(enqueued_at=timezone.now() - waited)
+    return [DBTaskResult.objects.get(pk=result.id) for result in results]
+
+
+def test_it_warns_when_tasks_wait_and_no_worker_takes_them(coordinator_client):
+    _queued(3, waited=12 * MINUTE)
+
+    response = coordinator_client.get(reverse("admin:index"))
+
+    panel = _testid(response, "task-queue")
+    assert "3 tasks waiting" in panel
+    assert "the oldest for 12" in panel
+    assert "No task has finished yet." in panel
+    warning = _testid(response, "task-worker-warning")
+    assert "e-mails are not sent and the figures are not refreshed" in warning
+    assert "<code>manage.py db_worker</code>" in warning
+
+
+def test_it_shows_no_warning_when_the_worker_just_finished_and_nothing_waits(
+    coordinator_client, task_worker
+):
+    [task] = _queued(1, waited=12 * MINUTE)
+    task_worker.run_task(task)
+
+    response = coordinator_client.get(reverse("admin:index"))
+
+    finished_at = timezone.localtime(DBTaskResult.objects.get().finished_at)
+    panel = _testid(response, "task-queue")
+    assert "No tasks waiting." in panel
+    assert f"Last task finished at {finished_at:%H:%M}" in panel
+    assert 'data-testid="task-worker-warning"' not in response.text
+
+
+@pytest.mark.parametrize(
+    ("waited", "finished_ago", "stalled"),
+    [
+        (12 * MINUTE, None, True),  # never ran
+        (12 * MINUTE, 30 * MINUTE, True),  # stopped half an hour ago
+        (12 * MINUTE, MINUTE, False),  # busy, catching up
+        (2 * MINUTE, None, False),  # not waited long: a worker polls every second
+        (None, None, False),  # nothing waits
+    ],
+)
+def test_it_calls_the_worker_stalled_only_when_tasks_wait_and_none_finished_lately(
+    waited, finished_ago, stalled
+):
+    now = timezone.now()
+    if finished_ago is not None:
+        [done] = _queued(1, waited=finished_ago)
+        DBTaskResult.objects.filter(pk=done.pk).update(
+            status="SUCCESSFUL", started_at=now - finished_ago, finished_at=now - finished_ago
+        )
+    if waited is not None:
+        _queued(2, waited=waited)
+
+    queue = selectors.task_queue(now)
+
+    assert queue.waiting == (2 if waited else 0)
+    assert queue.worker_stalled is stalled
+    assert queue.last_finished_at == (now - finished_ago if finished_ago else None)
+
+
+def test_it_shows_the_task_queue_to_coordinators_only(client, liaison):
+    _queued(1, waited=12 * MINUTE)
+    client.force_login(liaison)
+
+    response = client.get(reverse("admin:index"))
+
+    assert 'data-testid="task-queue"' not in response.text
+
+
+def test_it_indexes_when_tasks_finished():
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, DBTaskResult._meta.db_table)
+
+    assert constraints["task_result_finished_idx"]["columns"] == ["finished_at"]
+
+
+def _testid(response, testid: str) -> str:
+    text = response.text
+    start = text.find(f'data-testid="{testid}"')
+    assert start != -1, f"no {testid}"
+    return text[start : text.find("</div>", start)]

@@ -14,17 +14,28 @@ from django.http.multipartparser import MultiPartParser
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from PIL.PngImagePlugin import PngInfo
+from pypdf import PdfWriter
+from pypdf.actions import JavaScript
+from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
 
 from referrals import services
 from referrals.documents import display_filename, name_matches_type, sniff_document
 from referrals.models import AccessAction, AccessLog, EventKind, LeadDocument, ReferralEvent
-from tests.factories import LeadDocumentFactory, PatientFactory, ReferralFactory, UserFactory
+from tests.factories import (
+    LeadDocumentFactory,
+    PatientFactory,
+    ReferralFactory,
+    UserFactory,
+    image_bytes,
+    pdf_bytes,
+)
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.7\n1 0 obj <</Type /Catalog>> endobj\ntrailer <</Root 1 0 R>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+PDF = pdf_bytes()
+PNG = image_bytes("PNG")
+JPEG = image_bytes("JPEG")
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00This program cannot be run"
 HTML = b"<!DOCTYPE html><html><script>fetch('/admin/')</script></html>"
 
@@ -241,6 +252,167 @@ def test_it_refuses_a_file_that_is_not_what_it_claims_and_stores_nothing(
 
     assert response.status_code == 200
     assert message in response.content.decode()
+    assert _nothing_stored(private_root, lead)
+
+
+# --- what is inside: the whole file is read, not its first bytes ----------------------------
+
+
+def _pdf_with(change) -> bytes:
+    """A one-page PDF after `change(writer, page)`."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=595, height=842)
+    change(writer, page)
+    return pdf_bytes(writer)
+
+
+def _name(value: str) -> NameObject:
+    return NameObject(value)
+
+
+def _open_action_script(writer, page):
+    writer.root_object[_name("/OpenAction")] = JavaScript("app.alert('opened')")
+
+
+def _document_script(writer, page):
+    writer.add_open_action(JavaScript("this.print({bUI: false})"))  # the JavaScript name tree
+
+
+def _page_open_action(writer, page):
+    page[_name("/AA")] = DictionaryObject({_name("/O"): JavaScript("app.alert('page')")})
+
+
+def _launch(writer, page):
+    writer.root_object[_name("/OpenAction")] = DictionaryObject(
+        {_name("/S"): _name("/Launch"), _name("/F"): TextStringObject("cmd.exe")}
+    )
+
+
+def _attachment(writer, page):
+    writer.add_attachment("invoice.exe", b"MZ\x90\x00")
+
+
+def _rich_media(writer, page):
+    annotation = DictionaryObject(
+        {_name("/Type"): _name("/Annot"), _name("/Subtype"): _name("/RichMedia")}
+    )
+    page[_name("/Annots")] = ArrayObject([annotation])
+
+
+def _xfa_form(writer, page):
+    writer.root_object[_name("/AcroForm")] = DictionaryObject(
+        {_name("/Fields"): ArrayObject(), _name("/XFA"): TextStringObject("<xdp:xdp/>")}
+    )
+
+
+def _owner_protected(change=None, user_password=""):
+    def build(writer, page):
+        if change:
+            change(writer, page)
+        writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
+
+    return build
+
+
+def _png_carrying_a_pdf_header() -> bytes:
+    text = PngInfo()
+    text.add_text("Comment", "%PDF-1.7")  # within the first kilobyte, where readers look
+    return image_bytes("PNG", pnginfo=text)
+
+
+def _jpeg_holding_a_pdf() -> bytes:
+    """A JPEG whose first segment, a comment, is a whole PDF: both decode."""
+    jpeg, pdf = image_bytes("JPEG"), pdf_bytes()
+    comment = b"\xff\xfe" + (len(pdf) + 2).to_bytes(2, "big") + pdf
+    return jpeg[:2] + comment + jpeg[2:]
+
+
+def _truncated_jpeg() -> bytes:
+    jpeg = image_bytes("JPEG", size=(64, 64))
+    return jpeg[: len(jpeg) // 2]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("letter.pdf", _pdf_with(_open_action_script), "letter.pdf contains JavaScript"),
+        ("letter.pdf", _pdf_with(_document_script), "letter.pdf contains JavaScript"),
+        (
+            "letter.pdf",
+            _pdf_with(_page_open_action),
+            "letter.pdf contains actions that run by themselves",
+        ),
+        (
+            "letter.pdf",
+            _pdf_with(_launch),
+            "letter.pdf contains an action that starts another program",
+        ),
+        ("letter.pdf", _pdf_with(_attachment), "letter.pdf contains embedded files"),
+        ("letter.pdf", _pdf_with(_rich_media), "letter.pdf contains rich media"),
+        ("letter.pdf", _pdf_with(_xfa_form), "letter.pdf contains an XFA form"),
+        # Encrypted for an owner only: anyone can open it, so it is decrypted and checked.
+        (
+            "letter.pdf",
+            _pdf_with(_owner_protected(_open_action_script)),
+            "letter.pdf contains JavaScript",
+        ),
+        (
+            "letter.pdf",
+            _pdf_with(_owner_protected(user_password="secret")),
+            "letter.pdf is protected by a password, so its content cannot be checked",
+        ),
+        (
+            "page.pdf",
+            b"%PDF-1.7\n<html><body><script>fetch('/admin/')</script></body></html>",
+            "page.pdf could not be read as a PDF",
+        ),
+        ("half.pdf", PDF[: len(PDF) // 2], "half.pdf could not be read as a PDF"),
+        ("scan.png", PNG[:-20], "scan.png could not be read as a PNG image"),
+        ("photo.jpg", _truncated_jpeg(), "photo.jpg could not be read as a JPEG image"),
+        (
+            "scan.png",
+            _png_carrying_a_pdf_header(),
+            "scan.png reads both as a PNG image and as a PDF",
+        ),
+        ("scan.png", PNG + PDF, "scan.png reads both as a PNG image and as a PDF"),
+        ("photo.jpg", _jpeg_holding_a_pdf(), "photo.jpg reads both as a JPEG image and as a PDF"),
+    ],
+)
+def test_it_refuses_active_content_damaged_files_and_polyglots_and_stores_nothing(
+    coordinator_client, lead, private_root, name, content, message
+):
+    response = _upload(coordinator_client, lead, name, content)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    [error] = response.context["document_form"].errors["file"]  # shown on the upload form
+    assert error.startswith(message)
+    assert _nothing_stored(private_root, lead)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("scanned.pdf", image_bytes("PDF")),  # an image in a PDF, as scanners write them
+        ("protected.pdf", _pdf_with(_owner_protected())),
+        ("photo.jpeg", image_bytes("JPEG", size=(640, 480), quality=70)),
+    ],
+)
+def test_it_stores_a_clean_file_read_whole(coordinator_client, lead, name, content):
+    response = _upload(coordinator_client, lead, name, content)
+
+    assert response.status_code == 302
+    assert LeadDocument.objects.get().size == len(content)
+
+
+def test_it_refuses_an_image_with_more_pixels_than_it_decodes(
+    coordinator_client, lead, private_root, monkeypatch
+):
+    monkeypatch.setattr("referrals.documents.MAX_IMAGE_PIXELS", 1_000_000)
+
+    response = _upload(coordinator_client, lead, "wall.png", image_bytes(size=(1001, 1000)))
+
+    assert "wall.png has more than 1 million pixels" in response.content.decode()
     assert _nothing_stored(private_root, lead)
 
 

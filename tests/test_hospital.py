@@ -38,6 +38,7 @@ from tests.factories import (
     TrialFactory,
     UserFactory,
     make_liaison,
+    pdf_bytes,
     referred_lead,
 )
 
@@ -141,7 +142,7 @@ def test_it_answers_404_for_another_hospitals_referral_on_every_page_and_action(
 ):
     document = services.document_upload(
         referral=lead_b,
-        uploaded_file=SimpleUploadedFile("letter.pdf", b"%PDF-1.7\n%\xe2\xe3\n"),
+        uploaded_file=SimpleUploadedFile("letter.pdf", pdf_bytes()),
         kind="medical_record",
         by=lead_b.assigned_to,
     )
@@ -762,7 +763,7 @@ def test_it_exports_what_each_hospital_was_sent_with_the_patients_data(liaison, 
 def test_it_logs_the_liaisons_reads(liaison_client, liaison, lead, private_root):
     document = services.document_upload(
         referral=lead,
-        uploaded_file=SimpleUploadedFile("letter.pdf", b"%PDF-1.7\n%\xe2\xe3\n"),
+        uploaded_file=SimpleUploadedFile("letter.pdf", pdf_bytes()),
         kind="medical_record",
         by=lead.assigned_to,
     )

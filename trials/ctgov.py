@@ -14,6 +14,7 @@ ignored, so a full record and a `fields=`-trimmed one both import.
 
 import json
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,9 @@ _PHASE_LISTS = {phase: list(phases) for phases, phase in PHASE_MAP.items()}
 _AGE = re.compile(r"(\d+)\s*(year|month|week|day|hour|minute)s?", re.IGNORECASE)
 _DAYS_PER_UNIT = {"year": None, "month": 12, "week": 52, "day": 365, "hour": None, "minute": None}
 _NCT_ID = re.compile(NCT_ID_PATTERN)
+# Checking stops after this many problems: a file of thousands of broken records would otherwise
+# make an error list too long to read or to render.
+MAX_PROBLEMS = 100
 
 # Registry text longer than our columns is cut rather than refused: an over-long facility name
 # is no reason to reject a whole page of studies.
@@ -384,17 +388,35 @@ def _parse_into(text: str | bytes, source: str, problems: list[str]) -> list[Stu
             f"{source}: not valid JSON at line {error.lineno} column {error.colno} ({error.msg})"
         )
         return []
+    # Valid JSON that Python's parser refuses: `[[[…]]]` thousands deep, or an integer with more
+    # digits than Python converts (a guard against quadratic-time conversion).
+    except RecursionError:
+        problems.append(f"{source}: not usable JSON: nested too deeply to read")
+        return []
+    except ValueError:
+        problems.append(
+            f"{source}: not usable JSON: a number is longer than "
+            f"{sys.get_int_max_str_digits()} digits"
+        )
+        return []
     items = _records_in(document, source, problems)
     if items is None:
         return []
     if not items:
         problems.append(f"{source}: no study records")
         return []
-    records = [
-        _read_record(f"{source}: record {number}", raw, problems)
-        for number, raw in enumerate(items, start=1)
-    ]
-    return [record for record in records if record is not None]
+    records = []
+    for number, raw in enumerate(items, start=1):
+        if len(problems) >= MAX_PROBLEMS:
+            problems.append(
+                f"{source}: stopped after {len(problems)} problems; "
+                f"records {number}–{len(items)} were not checked"
+            )
+            break
+        record = _read_record(f"{source}: record {number}", raw, problems)
+        if record is not None:
+            records.append(record)
+    return records
 
 
 def _check_conflicts(records: Iterable[StudyRecord], problems: list[str]) -> None:

@@ -6,6 +6,9 @@ from unfold.widgets import UnfoldAdminFileFieldWidget
 from trials.ctgov import CtgovError, StudyRecord, parse_text
 
 CTGOV_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+# A page of the registry's list endpoint holds at most 1,000 studies. More (trimmed records fit
+# 35,000 in 5 MB) make a preview that takes longer to build than a server worker may run.
+CTGOV_UPLOAD_MAX_STUDIES = 1000
 
 
 class CtgovUploadForm(forms.Form):
@@ -15,7 +18,8 @@ class CtgovUploadForm(forms.Form):
         label="ClinicalTrials.gov JSON file",
         help_text=(
             "API v2 JSON: one study, a list of studies, or a page from the list endpoint "
-            '({"studies": […]}). At most 5 MB. Nothing is written before you confirm.'
+            f'({{"studies": […]}}). At most {filesizeformat(CTGOV_UPLOAD_MAX_BYTES)} and '
+            f"{CTGOV_UPLOAD_MAX_STUDIES:,} studies. Nothing is written before you confirm."
         ),
         widget=UnfoldAdminFileFieldWidget(attrs={"accept": ".json,application/json"}),
     )
@@ -31,7 +35,14 @@ class CtgovUploadForm(forms.Form):
                 "`manage.py import_trials`."
             )
         try:
-            self.records = parse_text(upload.read(), source=upload.name)
+            records = parse_text(upload.read(), source=upload.name)
         except CtgovError as error:
             raise ValidationError(list(error.problems)) from error
+        if len(records) > CTGOV_UPLOAD_MAX_STUDIES:
+            raise ValidationError(
+                f"{upload.name}: {len(records)} studies; the preview takes at most "
+                f"{CTGOV_UPLOAD_MAX_STUDIES} at a time. Split the file, or import it with "
+                "`manage.py import_trials`."
+            )
+        self.records = records
         return upload

@@ -24,6 +24,8 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
         "period_start": first_day,
         "period_end": last_day,
         **dashboard.summary_for(first_day=first_day, last_day=last_day, now=now),
+        # Live, unlike the figures: whether anyone refreshes them (and sends the e-mails).
+        "task_queue": selectors.task_queue(now),
     }
 
 
