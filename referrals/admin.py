@@ -12,12 +12,12 @@ from django.utils import translation
 from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
-from unfold.admin import TabularInline
 from unfold.contrib.import_export.forms import ImportForm
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 from unfold.utils import display_for_label
 
+from carecrm.forms import CleanTextForm, CleanTextModelForm
 from referrals import exports, selectors, services
 from referrals.models import (
     AccessAction,
@@ -34,7 +34,7 @@ from referrals.models import (
     Task,
 )
 from referrals.resources import ReferralImportResource
-from trials.admin import CountAtLeast, ModelAdmin
+from trials.admin import CountAtLeast, ModelAdmin, TabularInline
 from trials.models import Program
 
 STAGE_COLOURS = {
@@ -350,7 +350,7 @@ class ReferralEventInline(TabularInline):
         return False
 
 
-class PatientEraseForm(forms.Form):
+class PatientEraseForm(CleanTextForm):
     reason = forms.CharField(
         max_length=300,
         help_text="The request or rule behind the erasure, e.g. “Patient's e-mail of 3 March”.",
@@ -360,7 +360,7 @@ class PatientEraseForm(forms.Form):
     )
 
 
-class ReferralAdminForm(forms.ModelForm):
+class ReferralAdminForm(CleanTextModelForm):
     """Carries the version the coordinator loaded so a concurrent save is detected."""
 
     class Meta:
@@ -629,7 +629,7 @@ class AccessLogAdmin(WrittenByServicesOnlyMixin, ModelAdmin):
     show_full_result_count = False
 
 
-class LiaisonProfileForm(forms.ModelForm):
+class LiaisonProfileForm(CleanTextModelForm):
     class Meta:
         model = LiaisonProfile
         fields = ["user", "hospital", "programs"]
