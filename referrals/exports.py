@@ -8,6 +8,9 @@ treatment lines, each with whether a therapy of it counts: one prefetch query pe
 
 Data minimisation: no phone, e-mail, date of birth or full name leaves the system this way.
 A patient appears as a pseudonymous id (`P-000123`, from the patient's primary key) and initials.
+
+Every text cell is cleaned (`carecrm.text.one_line`), so a control character stored before the
+forms cleaned text, or by a path that bypasses them, neither breaks openpyxl nor reaches the file.
 """
 
 import csv
@@ -23,6 +26,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
+from carecrm.text import one_line
 from referrals.models import Patient, Referral, ScreeningRecord
 
 CHUNK_SIZE = 2000
@@ -64,8 +68,9 @@ def pseudonymous_id(patient_id: int) -> str:
 
 
 def initials(patient: Patient) -> str:
-    letters = [name.strip()[0] for name in (patient.first_name, patient.last_name) if name.strip()]
-    return "".join(f"{letter.upper()}." for letter in letters)
+    """The first letter of each name as it reads (never a control or invisible character)."""
+    names = (one_line(patient.first_name), one_line(patient.last_name))
+    return "".join(f"{name[0].upper()}." for name in names if name)
 
 
 def _person(user) -> str:
@@ -154,14 +159,16 @@ SPECS: dict[type[Model], ExportSpec] = {Referral: REFERRALS, ScreeningRecord: SC
 def rows(spec: ExportSpec, queryset: QuerySet) -> Iterator[list[Value]]:
     """The values of every row, read in chunks; the query count does not grow with the rows."""
     for obj in spec.prepare(queryset).iterator(chunk_size=CHUNK_SIZE):
-        yield [_defused(column.value(obj)) for column in spec.columns]
+        yield [_cell(column.value(obj)) for column in spec.columns]
 
 
-def _defused(value: Value) -> Value:
-    """Text a spreadsheet would run as a formula is kept as text (OWASP CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
+def _cell(value: Value) -> Value:
+    """Text cleaned, then kept as text if a spreadsheet would run it as a formula (OWASP CSV
+    injection). Cleaned first: "\x01=cmd()" is a formula once the control character is gone."""
+    if not isinstance(value, str):
+        return value
+    value = one_line(value)
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
 
 
 def _csv_text(value: Value) -> str:

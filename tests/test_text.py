@@ -1,18 +1,27 @@
 """Hostile text: control, bidi and invisible characters are cleaned where text enters (every form,
-the admin, the referral import)."""
+the admin, the referral import), and every export builds whatever is already stored."""
 
+import csv
 import inspect
+import io
+import json
 import re
+from io import StringIO
 
 import pytest
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection
 from django.test import RequestFactory, override_settings
 from django.urls import reverse
+from fhir.resources.R4B.bundle import Bundle
 from hypothesis import given
 from hypothesis import strategies as st
+from openpyxl import load_workbook
+from pypdf import PdfReader
 
 import carecrm.admin
 import referrals.admin
@@ -20,16 +29,25 @@ import referrals.forms
 import trials.forms
 from carecrm.forms import CleanTextMixin, text_cleaner
 from carecrm.text import multi_line, one_line, visible
-from referrals.models import EventKind, Patient
+from referrals.models import AccessLog, EventKind, Patient, Stage
 from tests.factories import (
     ConditionFactory,
+    HospitalFactory,
+    PatientFactory,
+    PriorTreatmentLineFactory,
+    ProgramFactory,
+    ReferralEventFactory,
     ReferralFactory,
+    ScreeningRecordFactory,
+    TherapyFactory,
     UserFactory,
 )
 from trials.models import Hospital
 
 pytestmark = pytest.mark.django_db
 
+# PostgreSQL refuses NUL in text outright; SQLite stores it.
+NUL = "\x00" if connection.vendor == "sqlite" else ""
 # What no cleaned text may contain: C0/C1 controls, bidi embeddings, overrides and isolates,
 # direction marks, zero-width and other invisible characters.
 UNCLEAN = re.compile(
@@ -314,3 +332,146 @@ def test_it_leaves_passwords_exactly_as_typed(admin_client_):
     nurse = User.objects.get(username="nurse")
     assert nurse.check_password(password)
     assert not nurse.check_password(one_line(password))
+
+
+# --- every export builds from whatever is stored ---------------------------------------------
+
+
+@pytest.fixture
+def hostile_lead(coordinator):
+    """A lead whose text was written straight to the database, as before the forms cleaned it."""
+    coordinator.first_name = "\x1bCoordi\u202enator"
+    coordinator.save()
+    hospital = HospitalFactory(name="Sheba\x01 Medical\u200b Center", city="Ramat\x0bGan")
+    program = ProgramFactory(name="CD19\x02 CAR-T", hospital=hospital)
+    patient = PatientFactory(
+        first_name=f"\x01Start{NUL}",
+        last_name="\u202eLevi\u200b\x1b[31m",
+        primary_condition=None,
+        condition_other=f"Lupus\x0b\x08 \u2066nephritis\u2069{NUL}",
+        city="\x07Haifa",
+        notes="line one\r\n\x07line two\u2028three",
+        exclusions="\x1f",
+    )
+    PriorTreatmentLineFactory(
+        patient=patient, therapies=[TherapyFactory(name="Ritux\x03imab")], notes="\x05stopped"
+    )
+    referral = ReferralFactory(
+        patient=patient,
+        stage=Stage.SCREENING,
+        assigned_to=coordinator,
+        target_program=program,
+        next_action="\x01=cmd|' /C calc'!A0",
+        intake_message=f"Hello{NUL}\x85world",
+        referring_physician_name="Dr\x1f. Cohen",
+    )
+    ScreeningRecordFactory(
+        referral=referral, program=program, candidate_name="CD19\x01 \u202eCAR-T"
+    )
+    ReferralEventFactory(referral=referral, body="\x1b[2Jcleared")
+    return referral
+
+
+@pytest.fixture
+def invisible_name_lead(coordinator):
+    """A patient whose first name is nothing but invisible characters."""
+    return ReferralFactory(
+        patient=PatientFactory(first_name="\u200b\x01\u202e", primary_condition=None),
+        assigned_to=coordinator,
+        target_program=ProgramFactory(),
+    )
+
+
+def _streamed(response) -> bytes:
+    assert response.status_code == 200
+    return b"".join(response.streaming_content)
+
+
+@pytest.mark.parametrize("model", ["referral", "screeningrecord"])
+def test_it_builds_the_csv_and_xlsx_exports_from_hostile_stored_text(
+    coordinator_client, hostile_lead, invisible_name_lead, model
+):
+    csv_body = _streamed(coordinator_client.get(reverse(f"admin:referrals_{model}_export_csv")))
+    xlsx_body = _streamed(coordinator_client.get(reverse(f"admin:referrals_{model}_export_xlsx")))
+
+    csv_cells = [cell for row in csv.reader(io.StringIO(csv_body.decode())) for cell in row]
+    sheet = load_workbook(io.BytesIO(xlsx_body), read_only=True).active
+    xlsx_cells = [str(v) for row in sheet.iter_rows(values_only=True) for v in row if v]
+    for cells in (csv_cells[1:], xlsx_cells):  # the CSV's first cell starts with Excel's BOM
+        assert not [cell for cell in cells if UNCLEAN.search(cell)]
+        assert "S.L." in cells  # initials of the names as they read, not of their controls
+
+
+def test_it_keeps_a_formula_hidden_behind_a_control_character_as_text(
+    coordinator_client, hostile_lead
+):
+    body = _streamed(coordinator_client.get(reverse("admin:referrals_referral_export_csv")))
+    [row] = list(csv.reader(io.StringIO(body.decode())))[1:]
+
+    assert row[12] == "'=cmd|' /C calc'!A0"
+
+
+def test_it_builds_the_subject_access_export_from_hostile_stored_text(admin_client_, hostile_lead):
+    patient = hostile_lead.patient
+    response = admin_client_.get(reverse("admin:referrals_patient_export_data", args=[patient.pk]))
+    out = StringIO()
+    call_command("export_patient", str(patient.pk), stdout=out)
+
+    assert response.status_code == 200
+    # Everything held, as held: the subject access export is not the place to tidy it.
+    assert json.loads(response.content)["patient"]["first_name"] == patient.first_name
+    assert json.loads(out.getvalue())["patient"]["last_name"] == patient.last_name
+
+
+@pytest.mark.parametrize("fixture", ["hostile_lead", "invisible_name_lead"])
+def test_it_builds_a_conforming_fhir_bundle_from_hostile_stored_text(
+    coordinator_client, request, fixture
+):
+    lead = request.getfixturevalue(fixture)
+    response = coordinator_client.get(reverse("referrals:lead_fhir", args=[lead.pk]))
+    out = StringIO()
+    call_command("export_fhir", str(lead.pk), stdout=out)
+
+    assert response.status_code == 200
+    for body in (response.text, out.getvalue()):
+        bundle = Bundle.model_validate_json(body)
+        strings = _strings(json.loads(body))
+        # FHIR: "Strings SHALL NOT contain Unicode character points below 32, except for
+        # u0009, u000D and u000A", and no string is empty.
+        assert not [s for s in strings if UNCLEAN.search(s) or not s.strip()]
+        assert bundle.entry[0].resource.name[0].family
+    assert AccessLog.objects.filter(detail__startswith="FHIR bundle").count() == 2
+
+
+@pytest.mark.parametrize("fixture", ["hostile_lead", "invisible_name_lead"])
+def test_it_renders_the_referral_packet_from_hostile_stored_text(
+    coordinator_client, request, fixture
+):
+    lead = request.getfixturevalue(fixture)
+    page = coordinator_client.get(reverse("referrals:lead_packet", args=[lead.pk]))
+    pdf = coordinator_client.get(reverse("referrals:lead_packet_pdf", args=[lead.pk]))
+
+    assert page.status_code == 200
+    assert not UNCLEAN.search(re.sub("[\t\n]", "", page.text))
+    assert pdf.status_code == 200
+    pdf_text = "".join(sheet.extract_text() for sheet in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert not UNCLEAN.search(re.sub("[\t\n]", "", pdf_text))
+    if fixture == "hostile_lead":
+        assert "Start Levi" in page.text and "Start Levi" in pdf_text
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def test_the_factories_store_what_they_are_given():
+    """The export tests above hold only if the hostile text really reached the database."""
+    user = UserFactory(first_name="\x01x")
+    user.refresh_from_db()
+    assert user.first_name == "\x01x"

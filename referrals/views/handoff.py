@@ -6,7 +6,7 @@ Everything here carries identifiable health data, so each view checks access thr
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -56,13 +56,9 @@ def _render_packet_page(
         "send_form": form or PacketSendForm(initial={"sent_to": contact}),
         "can_change": request.user.has_perm("referrals.change_referral"),
     }
-    return _private(
-        render(
-            request,
-            "referrals/packet.html",
-            page_context(request, f"Referral packet · lead #{context['referral'].pk}", **context),
-        )
-    )
+    title = f"Referral packet · lead #{context['referral'].pk}"
+    html = packet.render_html(page_context(request, title, **context), request)
+    return _private(HttpResponse(html))
 
 
 @require_GET
