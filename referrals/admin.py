@@ -63,7 +63,8 @@ class ChangelistExportMixin:
 
     The buttons carry the list's query string (filters, search, ordering); the export view
     rebuilds the admin ChangeList from it, so the file holds the filtered rows, all pages of them.
-    Each export is an audited event (AccessLog: list, format, filters, row count).
+    Each export is an audited event (AccessLog: list, format, filters, row count), recorded once
+    the file is built.
     """
 
     actions_list = ["export_csv", "export_xlsx"]
@@ -102,6 +103,9 @@ class ChangelistExportMixin:
         if isinstance(rows, CountAtLeast):
             rows = changelist.queryset.count()  # the audit records what left, not "1,000+"
         filters = request.GET.urlencode() or "none"
+        # Built in full first: a failed export raises before anything is logged or sent.
+        build = exports.xlsx_response if file_format == "xlsx" else exports.csv_response
+        response = build(spec, changelist.queryset)
         services.access_log_record(
             user=request.user,
             action=AccessAction.EXPORT,
@@ -109,9 +113,7 @@ class ChangelistExportMixin:
             f"{rows} rows",
             ip_address=request.META.get("REMOTE_ADDR"),
         )
-        if file_format == "xlsx":
-            return exports.xlsx_response(spec, changelist.queryset)
-        return exports.csv_response(spec, changelist.queryset)
+        return response
 
 
 class PriorTreatmentLineInline(TabularInline):
@@ -229,15 +231,15 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     )
     def export_data(self, request, object_id):
         patient = get_object_or_404(Patient, pk=object_id)
+        response = JsonResponse(
+            selectors.patient_data_export(patient.pk), json_dumps_params={"ensure_ascii": False}
+        )
         services.access_log_record(
             user=request.user,
             action=AccessAction.EXPORT,
             patient=patient,
             detail="Subject access export (JSON)",
             ip_address=request.META.get("REMOTE_ADDR"),
-        )
-        response = JsonResponse(
-            selectors.patient_data_export(patient.pk), json_dumps_params={"ensure_ascii": False}
         )
         response["Content-Disposition"] = f'attachment; filename="patient-{patient.pk}.json"'
         return response

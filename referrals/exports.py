@@ -1,4 +1,4 @@
-"""Exports of the referral list and the screening log, as CSV (streamed) and XLSX.
+"""Exports of the referral list and the screening log, as CSV and XLSX files.
 
 Plain functions: each export is a list of columns (a header and how to read the value from one
 row) and a queryset preparation that loads every related row the columns read, so iterating
@@ -9,8 +9,10 @@ treatment lines, each with whether a therapy of it counts: one prefetch query pe
 Data minimisation: no phone, e-mail, date of birth or full name leaves the system this way.
 A patient appears as a pseudonymous id (`P-000123`, from the patient's primary key) and initials.
 
-Every text cell is cleaned (`carecrm.text.one_line`), so a control character stored before the
-forms cleaned text, or by a path that bypasses them, neither breaks openpyxl nor reaches the file.
+Both files are built in full before they are sent: a failure answers with an error, not with a
+truncated file, and the export is logged only once it exists. Every text cell is cleaned
+(`carecrm.text.one_line`), so a control character stored before the forms cleaned text, or by a
+path that bypasses them, neither breaks openpyxl nor reaches the file.
 """
 
 import csv
@@ -20,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db.models import Model, QuerySet
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -35,7 +37,7 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 BOM = "\ufeff"  # lets Excel open UTF-8 (Hebrew, Arabic, Russian names of conditions) correctly
 # Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-XLSX_IN_MEMORY_BYTES = 10 * 1024 * 1024  # larger workbooks spill to a temporary file
+SPOOL_IN_MEMORY_BYTES = 10 * 1024 * 1024  # larger files spill to a temporary file on disk
 
 Value = str | int | datetime.date | datetime.datetime | None
 
@@ -200,11 +202,29 @@ def filename(spec: ExportSpec, extension: str, today: datetime.date | None = Non
     return f"{spec.name}-{today:%Y-%m-%d}.{extension}"
 
 
-def csv_response(spec: ExportSpec, queryset: QuerySet) -> StreamingHttpResponse:
-    """Streamed: the rows are read from the database while the file is being sent."""
-    response = StreamingHttpResponse(csv_lines(spec, queryset), content_type=CSV_CONTENT_TYPE)
-    response["Content-Disposition"] = f'attachment; filename="{filename(spec, "csv")}"'
-    return response
+def _built(spec: ExportSpec, extension: str, content_type: str, write) -> FileResponse:
+    """A file written in full by `write` to a spooled temporary file (memory up to 10 MB, then
+    disk) and only then sent. If writing fails, the spool is discarded and the error raised."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+    try:
+        write(spool)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return FileResponse(
+        spool, as_attachment=True, filename=filename(spec, extension), content_type=content_type
+    )
+
+
+def csv_response(spec: ExportSpec, queryset: QuerySet) -> FileResponse:
+    """The CSV, its rows read in chunks while it is written."""
+
+    def write(file) -> None:
+        for line in csv_lines(spec, queryset):
+            file.write(line.encode())
+
+    return _built(spec, "csv", CSV_CONTENT_TYPE, write)
 
 
 def xlsx_workbook(spec: ExportSpec, values: Iterable[list[Value]], file) -> None:
@@ -219,27 +239,27 @@ def xlsx_workbook(spec: ExportSpec, values: Iterable[list[Value]], file) -> None
         cell.font = bold
         header.append(cell)
     sheet.append(header)
-    for row in values:
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, datetime.datetime):
-                cell.number_format = "yyyy-mm-dd hh:mm"
-            elif isinstance(value, datetime.date):
-                cell.number_format = "yyyy-mm-dd"
-            cells.append(cell)
-        sheet.append(cells)
-    workbook.save(file)
+    try:
+        for row in values:
+            cells = []
+            for value in row:
+                cell = WriteOnlyCell(sheet, value=value)
+                if isinstance(value, datetime.datetime):
+                    cell.number_format = "yyyy-mm-dd hh:mm"
+                elif isinstance(value, datetime.date):
+                    cell.number_format = "yyyy-mm-dd"
+                cells.append(cell)
+            sheet.append(cells)
+    finally:
+        # Also when a row failed: saving is what deletes the temporary file openpyxl wrote the
+        # sheet's rows to, which would otherwise stay on disk until the process ends.
+        workbook.save(file)
 
 
 def xlsx_response(spec: ExportSpec, queryset: QuerySet) -> FileResponse:
-    """The workbook is built in a spooled temporary file (memory up to 10 MB, then disk)."""
-    spool = tempfile.SpooledTemporaryFile(max_size=XLSX_IN_MEMORY_BYTES)  # noqa: SIM115
-    xlsx_workbook(spec, rows(spec, queryset), spool)
-    spool.seek(0)
-    return FileResponse(
-        spool,
-        as_attachment=True,
-        filename=filename(spec, "xlsx"),
-        content_type=XLSX_CONTENT_TYPE,
-    )
+    """The workbook, its rows read in chunks while openpyxl writes it."""
+
+    def write(file) -> None:
+        xlsx_workbook(spec, rows(spec, queryset), file)
+
+    return _built(spec, "xlsx", XLSX_CONTENT_TYPE, write)

@@ -69,8 +69,9 @@ def lead_packet(request: HttpRequest, pk: int) -> HttpResponse:
     context = _packet_context(referral)
     if context is None:
         return _no_target(request, referral)
+    response = _render_packet_page(request, context)
     _log(request, referral, f"Referral packet page for lead #{referral.pk}")
-    return _render_packet_page(request, context)
+    return response
 
 
 def _pdf_filename(referral: Referral) -> str:
