@@ -6,8 +6,9 @@ costs the same number of queries for 5 rows as for 5,000 (the failed-line count 
 treatment lines, each with whether a therapy of it counts: one prefetch query per chunk of
 `CHUNK_SIZE` rows).
 
-Data minimisation: no phone, e-mail, date of birth or full name leaves the system this way.
-A patient appears as a pseudonymous id (`P-000123`, from the patient's primary key) and initials.
+Data minimisation: no phone, e-mail, date of birth, full name or free text the patient typed
+leaves the system this way. A patient appears as a pseudonymous id (`P-000123`, from the patient's
+primary key) and initials; a diagnosis outside the reference list as `OTHER_CONDITION_LABEL`.
 
 Both files are built in full before they are sent: a failure answers with an error, not with a
 truncated file, and the export is logged only once it exists. Every text cell is cleaned
@@ -38,6 +39,9 @@ BOM = "\ufeff"  # lets Excel open UTF-8 (Hebrew, Arabic, Russian names of condit
 # Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 SPOOL_IN_MEMORY_BYTES = 10 * 1024 * 1024  # larger files spill to a temporary file on disk
+# What the pseudonymous exports say for a diagnosis outside the reference list: the patient's
+# own words for it are free text, which may name them or say more than the export should.
+OTHER_CONDITION_LABEL = "Other (not listed)"
 
 Value = str | int | datetime.date | datetime.datetime | None
 
@@ -95,7 +99,7 @@ def _condition(referral: Referral) -> str:
     patient = referral.patient
     if patient.primary_condition is not None:
         return patient.primary_condition.name
-    return patient.condition_other
+    return OTHER_CONDITION_LABEL if patient.condition_other else ""
 
 
 def _target(referral: Referral) -> str:

@@ -184,6 +184,30 @@ def test_it_keeps_hebrew_readable_in_both_formats(coordinator_client):
     assert (xlsx_row[8], xlsx_row[12]) == ("ד.ל.", "להתקשר")
 
 
+def test_it_shows_a_diagnosis_outside_the_list_as_other_without_the_patients_words(
+    coordinator_client,
+):
+    words = "Still's disease, says Dr Cohen at Assuta"
+    patient = PatientFactory(primary_condition=None, condition_other=words)
+    unlisted = ReferralFactory(patient=patient)
+    ScreeningRecordFactory(referral=unlisted)
+    ReferralFactory(patient=PatientFactory(primary_condition=None, condition_other=""))
+
+    csv_rows = _csv_rows(coordinator_client.get(REFERRAL_CSV))[1:]
+    xlsx_rows = _xlsx_rows(coordinator_client.get(REFERRAL_XLSX))[1:]
+    log = [
+        _body(coordinator_client.get(SCREENING_CSV)).decode(),
+        repr(_xlsx_rows(coordinator_client.get(SCREENING_XLSX))),
+    ]
+
+    conditions = {int(row[0]): row[9] for row in csv_rows}
+    assert conditions[unlisted.pk] == "Other (not listed)"
+    assert sorted(conditions.values()) == ["", "Other (not listed)"]
+    assert sorted(row[9] or "" for row in xlsx_rows) == ["", "Other (not listed)"]
+    for exported in (repr(csv_rows), repr(xlsx_rows), *log):
+        assert "Still" not in exported and "Cohen" not in exported
+
+
 def test_it_exports_only_the_rows_the_filters_select(coordinator_client, lead):
     ReferralFactory(stage=Stage.NEW)
     other_levi = ReferralFactory(patient=PatientFactory(last_name="Levi"), stage=Stage.NEW)
