@@ -4,13 +4,25 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
+from unfold import forms as unfold_forms
 from unfold.admin import ModelAdmin
-from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.forms import AdminPasswordChangeForm
+
+from carecrm.forms import CleanTextMixin, CleanTextModelForm
 
 from carecrm.security import user_two_factor_reset
 
 admin.site.unregister(User)
 admin.site.unregister(Group)
+
+
+# Staff names appear on every lead and in the exports; the passwords are left as typed.
+class UserChangeForm(CleanTextMixin, unfold_forms.UserChangeForm):
+    pass
+
+
+class UserCreationForm(CleanTextMixin, unfold_forms.UserCreationForm):
+    pass
 
 
 @admin.register(User)
@@ -38,4 +50,4 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
 
 @admin.register(Group)
 class GroupAdmin(BaseGroupAdmin, ModelAdmin):
-    pass
+    form = CleanTextModelForm

@@ -12,12 +12,12 @@ from django.utils import translation
 from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
-from unfold.admin import TabularInline
 from unfold.contrib.import_export.forms import ImportForm
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 from unfold.utils import display_for_label
 
+from carecrm.forms import CleanTextForm, CleanTextModelForm
 from referrals import exports, selectors, services
 from referrals.models import (
     AccessAction,
@@ -34,7 +34,7 @@ from referrals.models import (
     Task,
 )
 from referrals.resources import ReferralImportResource
-from trials.admin import CountAtLeast, ModelAdmin
+from trials.admin import CountAtLeast, ModelAdmin, TabularInline
 from trials.models import Program
 
 STAGE_COLOURS = {
@@ -63,7 +63,8 @@ class ChangelistExportMixin:
 
     The buttons carry the list's query string (filters, search, ordering); the export view
     rebuilds the admin ChangeList from it, so the file holds the filtered rows, all pages of them.
-    Each export is an audited event (AccessLog: list, format, filters, row count).
+    Each export is an audited event (AccessLog: list, format, filters, row count), recorded once
+    the file is built.
     """
 
     actions_list = ["export_csv", "export_xlsx"]
@@ -102,6 +103,9 @@ class ChangelistExportMixin:
         if isinstance(rows, CountAtLeast):
             rows = changelist.queryset.count()  # the audit records what left, not "1,000+"
         filters = request.GET.urlencode() or "none"
+        # Built in full first: a failed export raises before anything is logged or sent.
+        build = exports.xlsx_response if file_format == "xlsx" else exports.csv_response
+        response = build(spec, changelist.queryset)
         services.access_log_record(
             user=request.user,
             action=AccessAction.EXPORT,
@@ -109,9 +113,7 @@ class ChangelistExportMixin:
             f"{rows} rows",
             ip_address=request.META.get("REMOTE_ADDR"),
         )
-        if file_format == "xlsx":
-            return exports.xlsx_response(spec, changelist.queryset)
-        return exports.csv_response(spec, changelist.queryset)
+        return response
 
 
 class PriorTreatmentLineInline(TabularInline):
@@ -229,15 +231,15 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     )
     def export_data(self, request, object_id):
         patient = get_object_or_404(Patient, pk=object_id)
+        response = JsonResponse(
+            selectors.patient_data_export(patient.pk), json_dumps_params={"ensure_ascii": False}
+        )
         services.access_log_record(
             user=request.user,
             action=AccessAction.EXPORT,
             patient=patient,
             detail="Subject access export (JSON)",
             ip_address=request.META.get("REMOTE_ADDR"),
-        )
-        response = JsonResponse(
-            selectors.patient_data_export(patient.pk), json_dumps_params={"ensure_ascii": False}
         )
         response["Content-Disposition"] = f'attachment; filename="patient-{patient.pk}.json"'
         return response
@@ -350,7 +352,7 @@ class ReferralEventInline(TabularInline):
         return False
 
 
-class PatientEraseForm(forms.Form):
+class PatientEraseForm(CleanTextForm):
     reason = forms.CharField(
         max_length=300,
         help_text="The request or rule behind the erasure, e.g. “Patient's e-mail of 3 March”.",
@@ -360,7 +362,7 @@ class PatientEraseForm(forms.Form):
     )
 
 
-class ReferralAdminForm(forms.ModelForm):
+class ReferralAdminForm(CleanTextModelForm):
     """Carries the version the coordinator loaded so a concurrent save is detected."""
 
     class Meta:
@@ -634,7 +636,7 @@ class AccessLogAdmin(WrittenByServicesOnlyMixin, ModelAdmin):
     show_full_result_count = False
 
 
-class LiaisonProfileForm(forms.ModelForm):
+class LiaisonProfileForm(CleanTextModelForm):
     class Meta:
         model = LiaisonProfile
         fields = ["user", "hospital", "programs"]

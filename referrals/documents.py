@@ -18,6 +18,8 @@ from PIL import Image
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
+from carecrm.text import one_line
+
 # What the first bytes of each accepted type are (the browser's content type and the file's
 # extension are never trusted), and the extensions a file of that type may be named with.
 SIGNATURES: dict[str, bytes] = {
@@ -40,9 +42,6 @@ SNIFF_BYTES = max(len(signature) for signature in SIGNATURES.values())
 # body larger than the document limit plus this is refused before it is parsed.
 FORM_OVERHEAD_BYTES = 64 * 1024
 MAX_FILENAME_CHARS = 150
-# Control characters (tabs, line breaks, NUL) become spaces; format characters (bidi overrides,
-# zero-width joiners) are dropped.
-_CLEAN = {"Cc": " ", "Cf": ""}
 
 
 def sniff_document(first_bytes: bytes) -> str | None:
@@ -229,13 +228,13 @@ def _resolve(node, seen: set[tuple[int, int]] | None):
 def display_filename(name: str) -> str:
     """The uploader's file name, safe to show and to offer as a download name.
 
-    Keeps the last path component only; turns control characters into spaces and drops format
-    characters (a right-to-left override can disguise "cod.exe" as "exe.doc"); folds whitespace;
-    shortens long names keeping the extension. Hebrew, Arabic and Cyrillic letters stay as they are.
+    Keeps the last path component only; cleans it as one-line text (`carecrm.text`: no control,
+    bidi or invisible characters, since a right-to-left override can disguise "cod.exe" as
+    "exe.doc"; whitespace folded); shortens long names keeping the extension. Hebrew, Arabic and
+    Cyrillic letters stay as they are.
     """
     name = unicodedata.normalize("NFC", re.split(r"[\\/]", name or "")[-1])
-    name = "".join(_CLEAN.get(unicodedata.category(ch), ch) for ch in name)
-    name = " ".join(name.split()).strip(" .")
+    name = one_line(name).strip(" .")
     stem, extension = os.path.splitext(name)
     if len(name) > MAX_FILENAME_CHARS:
         extension = extension[:10]

@@ -1,4 +1,4 @@
-"""Exports of the referral list and the screening log, as CSV (streamed) and XLSX.
+"""Exports of the referral list and the screening log, as CSV and XLSX files.
 
 Plain functions: each export is a list of columns (a header and how to read the value from one
 row) and a queryset preparation that loads every related row the columns read, so iterating
@@ -6,8 +6,14 @@ costs the same number of queries for 5 rows as for 5,000 (the failed-line count 
 treatment lines, each with whether a therapy of it counts: one prefetch query per chunk of
 `CHUNK_SIZE` rows).
 
-Data minimisation: no phone, e-mail, date of birth or full name leaves the system this way.
-A patient appears as a pseudonymous id (`P-000123`, from the patient's primary key) and initials.
+Data minimisation: no phone, e-mail, date of birth, full name or free text the patient typed
+leaves the system this way. A patient appears as a pseudonymous id (`P-000123`, from the patient's
+primary key) and initials; a diagnosis outside the reference list as `OTHER_CONDITION_LABEL`.
+
+Both files are built in full before they are sent: a failure answers with an error, not with a
+truncated file, and the export is logged only once it exists. Every text cell is cleaned
+(`carecrm.text.one_line`), so a control character stored before the forms cleaned text, or by a
+path that bypasses them, neither breaks openpyxl nor reaches the file.
 """
 
 import csv
@@ -17,12 +23,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db.models import Model, QuerySet
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
+from carecrm.text import one_line
 from referrals.models import Patient, Referral, ScreeningRecord
 
 CHUNK_SIZE = 2000
@@ -31,7 +38,10 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 BOM = "\ufeff"  # lets Excel open UTF-8 (Hebrew, Arabic, Russian names of conditions) correctly
 # Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-XLSX_IN_MEMORY_BYTES = 10 * 1024 * 1024  # larger workbooks spill to a temporary file
+SPOOL_IN_MEMORY_BYTES = 10 * 1024 * 1024  # larger files spill to a temporary file on disk
+# What the pseudonymous exports say for a diagnosis outside the reference list: the patient's
+# own words for it are free text, which may name them or say more than the export should.
+OTHER_CONDITION_LABEL = "Other (not listed)"
 
 Value = str | int | datetime.date | datetime.datetime | None
 
@@ -64,8 +74,9 @@ def pseudonymous_id(patient_id: int) -> str:
 
 
 def initials(patient: Patient) -> str:
-    letters = [name.strip()[0] for name in (patient.first_name, patient.last_name) if name.strip()]
-    return "".join(f"{letter.upper()}." for letter in letters)
+    """The first letter of each name as it reads (never a control or invisible character)."""
+    names = (one_line(patient.first_name), one_line(patient.last_name))
+    return "".join(f"{name[0].upper()}." for name in names if name)
 
 
 def _person(user) -> str:
@@ -88,7 +99,7 @@ def _condition(referral: Referral) -> str:
     patient = referral.patient
     if patient.primary_condition is not None:
         return patient.primary_condition.name
-    return patient.condition_other
+    return OTHER_CONDITION_LABEL if patient.condition_other else ""
 
 
 def _target(referral: Referral) -> str:
@@ -154,14 +165,16 @@ SPECS: dict[type[Model], ExportSpec] = {Referral: REFERRALS, ScreeningRecord: SC
 def rows(spec: ExportSpec, queryset: QuerySet) -> Iterator[list[Value]]:
     """The values of every row, read in chunks; the query count does not grow with the rows."""
     for obj in spec.prepare(queryset).iterator(chunk_size=CHUNK_SIZE):
-        yield [_defused(column.value(obj)) for column in spec.columns]
+        yield [_cell(column.value(obj)) for column in spec.columns]
 
 
-def _defused(value: Value) -> Value:
-    """Text a spreadsheet would run as a formula is kept as text (OWASP CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
+def _cell(value: Value) -> Value:
+    """Text cleaned, then kept as text if a spreadsheet would run it as a formula (OWASP CSV
+    injection). Cleaned first: "\x01=cmd()" is a formula once the control character is gone."""
+    if not isinstance(value, str):
+        return value
+    value = one_line(value)
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
 
 
 def _csv_text(value: Value) -> str:
@@ -193,11 +206,29 @@ def filename(spec: ExportSpec, extension: str, today: datetime.date | None = Non
     return f"{spec.name}-{today:%Y-%m-%d}.{extension}"
 
 
-def csv_response(spec: ExportSpec, queryset: QuerySet) -> StreamingHttpResponse:
-    """Streamed: the rows are read from the database while the file is being sent."""
-    response = StreamingHttpResponse(csv_lines(spec, queryset), content_type=CSV_CONTENT_TYPE)
-    response["Content-Disposition"] = f'attachment; filename="{filename(spec, "csv")}"'
-    return response
+def _built(spec: ExportSpec, extension: str, content_type: str, write) -> FileResponse:
+    """A file written in full by `write` to a spooled temporary file (memory up to 10 MB, then
+    disk) and only then sent. If writing fails, the spool is discarded and the error raised."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+    try:
+        write(spool)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return FileResponse(
+        spool, as_attachment=True, filename=filename(spec, extension), content_type=content_type
+    )
+
+
+def csv_response(spec: ExportSpec, queryset: QuerySet) -> FileResponse:
+    """The CSV, its rows read in chunks while it is written."""
+
+    def write(file) -> None:
+        for line in csv_lines(spec, queryset):
+            file.write(line.encode())
+
+    return _built(spec, "csv", CSV_CONTENT_TYPE, write)
 
 
 def xlsx_workbook(spec: ExportSpec, values: Iterable[list[Value]], file) -> None:
@@ -212,27 +243,27 @@ def xlsx_workbook(spec: ExportSpec, values: Iterable[list[Value]], file) -> None
         cell.font = bold
         header.append(cell)
     sheet.append(header)
-    for row in values:
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, datetime.datetime):
-                cell.number_format = "yyyy-mm-dd hh:mm"
-            elif isinstance(value, datetime.date):
-                cell.number_format = "yyyy-mm-dd"
-            cells.append(cell)
-        sheet.append(cells)
-    workbook.save(file)
+    try:
+        for row in values:
+            cells = []
+            for value in row:
+                cell = WriteOnlyCell(sheet, value=value)
+                if isinstance(value, datetime.datetime):
+                    cell.number_format = "yyyy-mm-dd hh:mm"
+                elif isinstance(value, datetime.date):
+                    cell.number_format = "yyyy-mm-dd"
+                cells.append(cell)
+            sheet.append(cells)
+    finally:
+        # Also when a row failed: saving is what deletes the temporary file openpyxl wrote the
+        # sheet's rows to, which would otherwise stay on disk until the process ends.
+        workbook.save(file)
 
 
 def xlsx_response(spec: ExportSpec, queryset: QuerySet) -> FileResponse:
-    """The workbook is built in a spooled temporary file (memory up to 10 MB, then disk)."""
-    spool = tempfile.SpooledTemporaryFile(max_size=XLSX_IN_MEMORY_BYTES)  # noqa: SIM115
-    xlsx_workbook(spec, rows(spec, queryset), spool)
-    spool.seek(0)
-    return FileResponse(
-        spool,
-        as_attachment=True,
-        filename=filename(spec, "xlsx"),
-        content_type=XLSX_CONTENT_TYPE,
-    )
+    """The workbook, its rows read in chunks while openpyxl writes it."""
+
+    def write(file) -> None:
+        xlsx_workbook(spec, rows(spec, queryset), file)
+
+    return _built(spec, "xlsx", XLSX_CONTENT_TYPE, write)

@@ -5,6 +5,7 @@ Built and validated with the `fhir.resources` models of the R4 line (`fhir.resou
 FHIR 4.3, which leaves these five resources as R4 defined them; no element beyond R4 is used).
 Every resource has a stable `urn:uuid:` full URL derived from its primary key, so exporting the
 same referral twice gives the same identities, and every reference points inside the bundle.
+Stored text goes in cleaned (`_conforming`), as FHIR's strings allow it.
 """
 
 import uuid
@@ -12,6 +13,7 @@ import uuid
 from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 
+from carecrm.text import one_line
 from referrals.exports import pseudonymous_id
 from referrals.models import PriorTreatmentLine, ReasonStopped, Referral, Sex, Stage
 
@@ -28,6 +30,21 @@ def _urn(kind: str, key) -> str:
 
 def _ref(url: str, display: str = "") -> dict:
     return {"reference": url, **({"display": display} if display else {})}
+
+
+def _conforming(value):
+    """`value` with every string cleaned (FHIR forbids control characters in strings; bidi and
+    invisible ones would spoof a name at the hospital) and without the strings, lists and
+    objects left empty, which FHIR forbids too: a name typed as invisible characters only, or
+    written before the forms cleaned text, must not make the export fail."""
+    if isinstance(value, str):
+        return one_line(value)
+    if isinstance(value, dict):
+        items = ((key, _conforming(item)) for key, item in value.items())
+        return {key: item for key, item in items if item not in ("", [], {})}
+    if isinstance(value, list):
+        return [item for item in map(_conforming, value) if item not in ("", [], {})]
+    return value
 
 
 def _patient(referral: Referral) -> dict:
@@ -294,7 +311,9 @@ def referral_bundle(referral: Referral) -> Bundle:
             },
             "type": "collection",
             "timestamp": timezone.now().isoformat(),
-            "entry": [{"fullUrl": url, "resource": resource} for url, resource in entries],
+            "entry": [
+                {"fullUrl": url, "resource": _conforming(resource)} for url, resource in entries
+            ],
         }
     )
 

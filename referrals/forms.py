@@ -1,4 +1,8 @@
-"""Forms of the coordinator pages. They validate input; services decide what the domain allows."""
+"""Forms of the coordinator pages. They validate input; services decide what the domain allows.
+
+Every form derives from `carecrm.forms.CleanTextForm` (or `CleanTextModelForm`), which cleans
+the text typed into it before validation (`carecrm.text`).
+"""
 
 import datetime
 
@@ -22,6 +26,7 @@ from unfold.widgets import (
     UnfoldBooleanWidget,
 )
 
+from carecrm.forms import CleanTextForm, CleanTextModelForm
 from referrals import pipeline, selectors
 from referrals.consent import CONSENT_TEXT
 from referrals.models import (
@@ -54,7 +59,7 @@ class SelectWidget(UnfoldAdminSelectWidget):
     template_name = "carecrm/widgets/select.html"
 
 
-class VersionedForm(forms.Form):
+class VersionedForm(CleanTextForm):
     """Carries the lead's version as loaded, so a stale save is refused, not lost."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
@@ -118,7 +123,7 @@ class NextActionForm(VersionedForm):
     )
 
 
-class NoteForm(forms.Form):
+class NoteForm(CleanTextForm):
     kind = forms.ChoiceField(
         choices=[(kind.value, kind.label) for kind in NOTE_KINDS],
         initial=EventKind.NOTE,
@@ -129,7 +134,7 @@ class NoteForm(forms.Form):
     )
 
 
-class TaskForm(forms.Form):
+class TaskForm(CleanTextForm):
     title = forms.CharField(max_length=200, widget=UnfoldAdminTextInputWidget)
     due_on = forms.DateField(label="Due", widget=UnfoldAdminDateWidget(attrs=DATE_INPUT))
     assignee = forms.ModelChoiceField(queryset=User.objects.none(), widget=SelectWidget)
@@ -139,7 +144,7 @@ class TaskForm(forms.Form):
         self.fields["assignee"].queryset = selectors.coordinators()
 
 
-class DocumentForm(forms.Form):
+class DocumentForm(CleanTextForm):
     """A document for the lead; `services.document_upload` checks its size, type and name."""
 
     # No default: a medical record filed as a consent form would be worse than a second click.
@@ -159,7 +164,7 @@ class CandidateForm(VersionedForm):
     candidate_id = forms.IntegerField(min_value=1)
 
 
-class TreatmentLineForm(forms.ModelForm):
+class TreatmentLineForm(CleanTextModelForm):
     class Meta:
         model = PriorTreatmentLine
         fields = [
@@ -196,7 +201,7 @@ class TreatmentLineForm(forms.ModelForm):
         return number
 
 
-class QueueFilterForm(forms.Form):
+class QueueFilterForm(CleanTextForm):
     q = forms.CharField(
         label="Search", required=False, max_length=100, widget=UnfoldAdminTextInputWidget
     )
@@ -211,7 +216,7 @@ class QueueFilterForm(forms.Form):
     page = forms.IntegerField(min_value=1, max_value=10_000, required=False)
 
 
-class BoardFilterForm(forms.Form):
+class BoardFilterForm(CleanTextForm):
     coordinator = forms.ModelChoiceField(
         queryset=User.objects.none(), required=False, widget=SelectWidget
     )
@@ -301,7 +306,7 @@ def localized_choices_clear(**kwargs) -> None:
     )
 
 
-class IntakeForm(forms.Form):
+class IntakeForm(CleanTextForm):
     submitter_role = forms.ChoiceField(
         label=_("Who is filling in this form?"),
         choices=SubmitterRole.choices,
@@ -433,7 +438,7 @@ class IntakeForm(forms.Form):
         return bool(self.data.get("website"))
 
 
-class TreatmentTriedForm(forms.Form):
+class TreatmentTriedForm(CleanTextForm):
     therapy = forms.ChoiceField(label=_("Treatment"), required=False, widget=SelectWidget)
     outcome = forms.ChoiceField(
         label=_("How did it go?"),
@@ -484,7 +489,7 @@ TreatmentsTriedFormSet = forms.formset_factory(
 # --- the hospital liaison's pages ----------------------------------------------------------
 
 
-class HospitalFilterForm(forms.Form):
+class HospitalFilterForm(CleanTextForm):
     q = forms.CharField(
         label="Search", required=False, max_length=100, widget=UnfoldAdminTextInputWidget
     )
@@ -520,7 +525,7 @@ class HospitalDeclineForm(VersionedForm):
     )
 
 
-class DocumentsRequestForm(forms.Form):
+class DocumentsRequestForm(CleanTextForm):
     message = forms.CharField(
         label="Which documents the hospital needs",
         max_length=2000,
@@ -565,7 +570,7 @@ class HospitalTreatedForm(VersionedForm):
     )
 
 
-class DashboardPeriodForm(forms.Form):
+class DashboardPeriodForm(CleanTextForm):
     period = forms.ChoiceField(
         choices=[
             ("30", "Last 30 days"),
@@ -616,7 +621,7 @@ def _grade_field(label: str) -> forms.TypedChoiceField:
     )
 
 
-class PacketSendForm(forms.Form):
+class PacketSendForm(CleanTextForm):
     sent_to = forms.CharField(
         label="Sent to",
         max_length=200,
@@ -625,7 +630,7 @@ class PacketSendForm(forms.Form):
     )
 
 
-class TreatmentOutcomeForm(forms.Form):
+class TreatmentOutcomeForm(CleanTextForm):
     """The infusion and what followed; `services.treatment_outcome_save` checks the dates."""
 
     infusion_date = forms.DateField(widget=UnfoldAdminDateWidget(attrs=DATE_INPUT))
@@ -658,7 +663,7 @@ def _measure_field(label: str, high: int) -> forms.IntegerField:
     )
 
 
-class FollowUpVisitForm(forms.Form):
+class FollowUpVisitForm(CleanTextForm):
     done_on = forms.DateField(label="Visit date", widget=UnfoldAdminDateWidget(attrs=DATE_INPUT))
     sledai_2k = _measure_field("SLEDAI-2K", 105)
     das28 = forms.DecimalField(

@@ -1,15 +1,18 @@
 """The referral packet a hospital program needs: what goes in it, and its PDF.
 
-`required_documents` is pure (names and documents in, matches out). `render_pdf` turns the
-packet's HTML (the same template as the print-ready page) into a PDF with WeasyPrint, which
-lays out Hebrew and Arabic right to left through Pango's bidi support.
+`required_documents` is pure (names and documents in, matches out). `render_html` is the
+print-ready page, and `render_pdf` turns the same HTML into a PDF with WeasyPrint, which lays
+out Hebrew and Arabic right to left through Pango's bidi support (the page sets each name's
+direction with `dir`).
 """
 
 import re
 from dataclasses import dataclass, field
 
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 
+from carecrm.text import visible
 from referrals.models import DocumentKind, LeadDocument
 
 # Generated packets are kept with the lead's documents; they never satisfy a requirement.
@@ -75,9 +78,15 @@ def required_documents(
     return matched, [d for d in usable if d.pk not in used]
 
 
+def render_html(context: dict, request: HttpRequest | None = None) -> str:
+    """The packet's page. It leaves CareCRM, so it carries no control, bidi or invisible
+    character, whatever was stored before the forms cleaned text (in a PDF they print as empty
+    boxes; a bidi override would show a name reversed)."""
+    return visible(render_to_string("referrals/packet.html", context, request))
+
+
 def render_pdf(context: dict) -> bytes:
-    """The packet as a PDF: the print-ready page's template without its toolbar."""
+    """The packet as a PDF: the print-ready page without its toolbar."""
     from weasyprint import HTML  # loads Pango; only the packet needs it
 
-    html = render_to_string("referrals/packet.html", {**context, "for_pdf": True})
-    return HTML(string=html).write_pdf()
+    return HTML(string=render_html({**context, "for_pdf": True})).write_pdf()

@@ -20,6 +20,7 @@ from django.utils import timezone
 from import_export import resources
 from import_export.fields import Field
 
+from carecrm.text import multi_line, one_line
 from referrals import services
 from referrals.forms import PHONE_REGION
 from referrals.models import AccessAction, Patient, Referral, Source
@@ -37,6 +38,7 @@ COLUMNS = (
     "notes",
 )
 REQUIRED_COLUMNS = ("first_name", "last_name", "source")
+MULTI_LINE_COLUMNS = ("notes",)
 MAX_LENGTHS = {"first_name": 80, "last_name": 80, "referring_physician_name": 120, "email": 254}
 
 
@@ -67,13 +69,15 @@ def condition_lookup(conditions: Iterable[Condition]) -> dict[str, Condition]:
 SOURCES = {key.casefold(): value for value, label in Source.choices for key in (value, str(label))}
 
 
-def _text(value) -> str:
-    """A cell as text: CSV cells are strings, XLSX cells may be numbers, dates or empty."""
+def _text(value, clean=one_line) -> str:
+    """A cell as clean text (`carecrm.text`, as the forms clean theirs: a NUL or a bidi override
+    in a name is never stored): CSV cells are strings, XLSX cells may be numbers, dates or
+    empty."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    return clean(str(value))
 
 
 def _date_of_birth(value) -> datetime.date | None:
@@ -115,7 +119,10 @@ def _phone(value) -> str:
 def parse_row(row: Mapping, conditions: Mapping[str, Condition]) -> ImportedLead:
     """Validate one row; every problem is reported at once, keyed by its column."""
     errors: dict[str, list[str]] = {}
-    values = {column: _text(row.get(column)) for column in COLUMNS}
+    values = {
+        column: _text(row.get(column), multi_line if column in MULTI_LINE_COLUMNS else one_line)
+        for column in COLUMNS
+    }
 
     for column in ("first_name", "last_name"):
         if not values[column]:

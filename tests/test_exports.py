@@ -1,4 +1,4 @@
-"""Exports of the referral list and the screening log: filtered, streamed, minimal, audited."""
+"""Exports of the referral list and the screening log: filtered, built in full, minimal, audited."""
 
 import csv
 import datetime
@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from referrals import exports
 from referrals.models import AccessAction, AccessLog, Referral, ScreeningRecord, Stage
 from tests.factories import (
     ConditionFactory,
@@ -97,7 +98,7 @@ def lead(coordinator):
     )
 
 
-def test_it_exports_the_referral_list_as_a_streamed_csv(coordinator_client, coordinator, lead):
+def test_it_exports_the_referral_list_as_a_csv_file(coordinator_client, coordinator, lead):
     response = coordinator_client.get(REFERRAL_CSV)
 
     assert isinstance(response, StreamingHttpResponse)
@@ -181,6 +182,30 @@ def test_it_keeps_hebrew_readable_in_both_formats(coordinator_client):
 
     assert (csv_row[8], csv_row[12]) == ("ד.ל.", "להתקשר")
     assert (xlsx_row[8], xlsx_row[12]) == ("ד.ל.", "להתקשר")
+
+
+def test_it_shows_a_diagnosis_outside_the_list_as_other_without_the_patients_words(
+    coordinator_client,
+):
+    words = "Still's disease, says Dr Cohen at Assuta"
+    patient = PatientFactory(primary_condition=None, condition_other=words)
+    unlisted = ReferralFactory(patient=patient)
+    ScreeningRecordFactory(referral=unlisted)
+    ReferralFactory(patient=PatientFactory(primary_condition=None, condition_other=""))
+
+    csv_rows = _csv_rows(coordinator_client.get(REFERRAL_CSV))[1:]
+    xlsx_rows = _xlsx_rows(coordinator_client.get(REFERRAL_XLSX))[1:]
+    log = [
+        _body(coordinator_client.get(SCREENING_CSV)).decode(),
+        repr(_xlsx_rows(coordinator_client.get(SCREENING_XLSX))),
+    ]
+
+    conditions = {int(row[0]): row[9] for row in csv_rows}
+    assert conditions[unlisted.pk] == "Other (not listed)"
+    assert sorted(conditions.values()) == ["", "Other (not listed)"]
+    assert sorted(row[9] or "" for row in xlsx_rows) == ["", "Other (not listed)"]
+    for exported in (repr(csv_rows), repr(xlsx_rows), *log):
+        assert "Still" not in exported and "Cohen" not in exported
 
 
 def test_it_exports_only_the_rows_the_filters_select(coordinator_client, lead):
@@ -306,6 +331,21 @@ def test_it_records_each_export_in_the_access_log(coordinator_client, coordinato
     assert screening_export.detail == "Screening log exported as XLSX; filters: none; 0 rows"
 
 
+@pytest.mark.parametrize("url", [REFERRAL_CSV, REFERRAL_XLSX, SCREENING_CSV, SCREENING_XLSX])
+def test_it_records_nothing_when_an_export_fails(coordinator_client, lead, monkeypatch, url):
+    ScreeningRecordFactory(referral=lead)
+
+    def failing(patient):
+        raise RuntimeError("the database went away mid-export")
+
+    monkeypatch.setattr(exports, "initials", failing)  # read for every row of both lists
+
+    with pytest.raises(RuntimeError):
+        _body(coordinator_client.get(url))
+
+    assert not AccessLog.objects.exists()
+
+
 def test_it_exports_and_records_every_match_of_a_search_whose_list_count_stops(
     coordinator_client, monkeypatch
 ):
@@ -341,7 +381,7 @@ def test_it_follows_the_view_permission_of_each_list(client):
     clerk.user_permissions.add(Permission.objects.get(codename="view_referral"))
     client.force_login(clerk)
 
-    assert client.get(REFERRAL_CSV).status_code == 200
+    assert _body(client.get(REFERRAL_CSV))  # read to its end, which closes the file
     assert client.get(SCREENING_CSV).status_code == 403
 
 
@@ -370,9 +410,9 @@ def test_it_keeps_referral_export_queries_flat_from_5_to_50_rows(
     program = ProgramFactory()
     # 1 session, 2 user, 3-4 the user's own and group permissions (the view check), 5 users
     # for the "assigned to" filter and 6 programs for the "target program" filter (the rebuilt
-    # ChangeList), 7 COUNT of the filtered rows, 8 the access log line, 9 the referrals with
-    # patient, condition, coordinator, target program, hospital and trial, and each patient's
-    # failed-line count.
+    # ChangeList), 7 COUNT of the filtered rows, 8 the referrals with patient, condition,
+    # coordinator, target program, hospital and trial, and each patient's failed-line count,
+    # 9 the access log line once the file is built.
     for total in (5, 50):
         _referrals_with_lines(total - Referral.objects.count(), program)
         with django_assert_num_queries(9):
@@ -385,8 +425,8 @@ def test_it_keeps_screening_log_export_queries_flat_from_5_to_50_rows(
     coordinator_client, django_assert_num_queries, url
 ):
     # 1 session, 2 user, 3-4 the user's permissions and group permissions (view check),
-    # 5 COUNT of the filtered rows, 6 the access log line, 7 the records with their lead,
-    # patient and recorder.
+    # 5 COUNT of the filtered rows, 6 the records with their lead, patient and recorder, 7 the
+    # access log line once the file is built.
     for total in (5, 50):
         _screenings(total - ScreeningRecord.objects.count())
         with django_assert_num_queries(7):

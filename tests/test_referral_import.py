@@ -332,6 +332,32 @@ def test_it_flags_every_row_when_the_same_file_is_imported_twice(coordinator_cli
     assert Patient.objects.count() == 6
 
 
+def test_it_stores_names_and_notes_without_control_bidi_or_invisible_characters(
+    coordinator_client,
+):
+    hostile = {
+        **DANA,
+        "first_name": "Da\x00na\u200b",
+        "last_name": "\u202eLevi\x01",
+        "referring_physician_name": "Dr.\x1b Noa\tKatz",
+        "notes": "Lupus nephritis\r\n\x07failed MMF\u2028and rituximab",
+    }
+
+    _import(coordinator_client, _csv(hostile))
+
+    referral = Referral.objects.select_related("patient").get()
+    assert (referral.patient.first_name, referral.patient.last_name) == ("Dana", "Levi")
+    assert referral.referring_physician_name == "Dr. Noa Katz"
+    assert referral.intake_message == "Lupus nephritis\nfailed MMF\nand rituximab"
+
+
+def test_it_refuses_a_name_made_of_invisible_characters(coordinator_client):
+    dry_run = _dry_run(coordinator_client, _csv({**DANA, "first_name": "\u200b\x00\u202e"}))
+
+    assert _errors(dry_run)[1] == {"first_name": ["This column is required."]}
+    assert not Referral.objects.exists()
+
+
 def test_it_imports_an_xlsx_file(coordinator_client, lupus):
     workbook = Workbook()
     sheet = workbook.active

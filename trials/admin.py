@@ -10,10 +10,11 @@ from django.db.models import Count
 from django.db.models.sql.where import WhereNode
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
-from unfold.admin import TabularInline
+from unfold.admin import TabularInline as UnfoldTabularInline
 from unfold.decorators import action, display
 from unfold.views import ChangeList as UnfoldChangeList
 
+from carecrm.forms import CleanTextModelForm
 from carecrm.reverse_once import url_with_pk
 from trials.admin_import import ctgov_import_view
 from trials.models import (
@@ -156,8 +157,11 @@ class ModelAdmin(UnfoldModelAdmin):
     - A page holds 50 rows, as the queue does, not Django's 100: a row of the referral list
       costs about half a millisecond to read and draw in Unfold's templates, whatever the size
       of the table, so 100 rows were more than half of the page's time.
+    - Its forms clean the text typed into them (`carecrm.forms`); a custom `form` derives
+      from `CleanTextModelForm`.
     """
 
+    form = CleanTextModelForm
     list_sections = ()
     list_per_page = settings.LIST_PAGE_ROWS
     paginator = DeferredJoinPaginator
@@ -180,6 +184,12 @@ class ModelAdmin(UnfoldModelAdmin):
             count_cap=SEARCH_COUNT_CAP if searched else None,
             row_fields=self.list_row_fields,
         )
+
+
+class TabularInline(UnfoldTabularInline):
+    """Unfold's tabular inline, whose rows clean the text typed into them like every form."""
+
+    form = CleanTextModelForm
 
 
 @admin.register(Condition)

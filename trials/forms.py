@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 from unfold.widgets import UnfoldAdminFileFieldWidget
 
+from carecrm.forms import CleanTextForm
 from trials.ctgov import CtgovError, StudyRecord, parse_text
 
 CTGOV_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
@@ -11,7 +12,7 @@ CTGOV_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 CTGOV_UPLOAD_MAX_STUDIES = 1000
 
 
-class CtgovUploadForm(forms.Form):
+class CtgovUploadForm(CleanTextForm):
     """One ClinicalTrials.gov API v2 JSON file; valid only when every record in it is."""
 
     file = forms.FileField(

@@ -6,7 +6,7 @@ Everything here carries identifiable health data, so each view checks access thr
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -56,13 +56,9 @@ def _render_packet_page(
         "send_form": form or PacketSendForm(initial={"sent_to": contact}),
         "can_change": request.user.has_perm("referrals.change_referral"),
     }
-    return _private(
-        render(
-            request,
-            "referrals/packet.html",
-            page_context(request, f"Referral packet · lead #{context['referral'].pk}", **context),
-        )
-    )
+    title = f"Referral packet · lead #{context['referral'].pk}"
+    html = packet.render_html(page_context(request, title, **context), request)
+    return _private(HttpResponse(html))
 
 
 @require_GET
@@ -73,8 +69,9 @@ def lead_packet(request: HttpRequest, pk: int) -> HttpResponse:
     context = _packet_context(referral)
     if context is None:
         return _no_target(request, referral)
+    response = _render_packet_page(request, context)
     _log(request, referral, f"Referral packet page for lead #{referral.pk}")
-    return _render_packet_page(request, context)
+    return response
 
 
 def _pdf_filename(referral: Referral) -> str:
