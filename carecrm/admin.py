@@ -9,7 +9,6 @@ from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm
 
 from carecrm.forms import CleanTextMixin, CleanTextModelForm
-
 from carecrm.security import user_two_factor_reset
 
 admin.site.unregister(User)
