@@ -7,18 +7,16 @@ from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.contrib.auth.models import Group
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import translation
-from import_export.admin import ImportMixin
-from import_export.formats.base_formats import CSV, XLSX
+from django.views.decorators.csrf import csrf_exempt
 from simple_history.admin import SimpleHistoryAdmin
-from unfold.contrib.import_export.forms import ImportForm
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 from unfold.utils import display_for_label
 
 from carecrm.forms import CleanTextForm, CleanTextModelForm
-from referrals import exports, selectors, services
+from referrals import admin_import, exports, selectors, services
 from referrals.models import (
     AccessAction,
     AccessLog,
@@ -33,7 +31,6 @@ from referrals.models import (
     Stage,
     Task,
 )
-from referrals.resources import ReferralImportResource
 from trials.admin import CountAtLeast, ModelAdmin, TabularInline
 from trials.models import Program
 
@@ -396,15 +393,10 @@ class ReferralAdminForm(CleanTextModelForm):
 
 
 @admin.register(Referral)
-class ReferralAdmin(
-    NeverDeleteMixin, ChangelistExportMixin, ImportMixin, SimpleHistoryAdmin, ModelAdmin
-):
+class ReferralAdmin(NeverDeleteMixin, ChangelistExportMixin, SimpleHistoryAdmin, ModelAdmin):
     form = ReferralAdminForm
-    # Import: dry run with row-level errors, then confirm (see referrals/resources.py).
-    resource_classes = [ReferralImportResource]
-    import_form_class = ImportForm
-    import_formats = [CSV, XLSX]
-    import_error_display = ("message", "row")
+    # Import: upload, checked by the task worker, preview, confirm (referrals/admin_import.py).
+    actions_list = [*ChangelistExportMixin.actions_list, "import_leads"]
     list_display = [
         "id",
         "patient",
@@ -514,30 +506,28 @@ class ReferralAdmin(
     def has_import_permission(self, request) -> bool:
         return request.user.has_perms(["referrals.add_referral", "referrals.add_patient"])
 
-    def get_import_data_kwargs(self, **kwargs):
-        # All or nothing: a row that fails validation rolls the whole file back.
-        return {**super().get_import_data_kwargs(**kwargs), "rollback_on_validation_errors": True}
+    # The upload checks the request's size before its body is parsed, then CSRF itself.
+    @csrf_exempt
+    @action(description="Import", url_path="import", icon="upload", permissions=["import"])
+    def import_leads(self, request):
+        return admin_import.upload(request, model_admin=self)
 
-    def process_result(self, result, request):
-        if result.has_errors() or result.has_validation_errors():
-            # Only if the data changed between the dry run and the confirmation.
-            messages.error(
-                request,
-                "Nothing was imported: the file no longer passes validation. "
-                "Upload it again to see the problems.",
+    def get_urls(self):
+        job_views = [
+            ("", "import_job", admin_import.job_page),
+            ("confirm/", "import_job_confirm", admin_import.job_confirm),
+            ("resume/", "import_job_resume", admin_import.job_resume),
+            ("discard/", "import_job_discard", admin_import.job_discard),
+        ]
+        urls = [
+            path(
+                f"import/<int:job_id>/{route}",
+                self.admin_site.admin_view(functools.partial(view, model_admin=self)),
+                name=f"referrals_referral_{name}",
             )
-            return HttpResponseRedirect(reverse("admin:referrals_referral_import"))
-        return super().process_result(result, request)
-
-    def add_success_message(self, result, request) -> None:
-        super().add_success_message(result, request)
-        flagged = sum(1 for row in result if getattr(row.instance, "import_duplicate_of", ""))
-        if flagged:
-            messages.warning(
-                request,
-                f"{flagged} imported lead(s) look like leads already known; each is flagged as a "
-                "possible duplicate on its lead page.",
-            )
+            for route, name, view in job_views
+        ]
+        return urls + super().get_urls()
 
     @display(description="Stage", ordering="stage")
     def stage_badge(self, obj: Referral) -> str:

@@ -1,29 +1,29 @@
-"""Import of referrals (one lead and its patient per row) with django-import-export.
+"""Reading and checking a referral import file (one lead and its patient per row). No writes.
 
-Each row is parsed and validated into an `ImportedLead` by a pure function (`parse_row`), which
-raises a `ValidationError` naming the columns at fault; the admin shows those next to the row
-in the dry run and offers no confirm button until the file is clean. The confirmed import writes
-every row through `services.referral_import` in one transaction: a patient, a lead in stage
-"new" with its "created" timeline event, and `possible_duplicates` for leads of the same person
-(phone, e-mail, or name and date of birth), whether already in CareCRM or earlier in the same file.
-Duplicates are flagged, never merged or dropped: the preview lists them in `duplicate_of`.
+`read_rows` reads a CSV (UTF-8) or XLSX file into numbered rows keyed by the header's column
+names, refusing a file that cannot be imported as a whole (`ImportFileError`). Each row is
+parsed and validated into an `ImportedLead` by a pure function (`parse_row`), which raises a
+`ValidationError` naming the columns at fault; `check_row` keeps those next to the row for the
+preview. The background job around it (validation in batches, duplicates, the all-or-nothing
+write) is `referrals/imports.py`.
 """
 
+import csv
 import datetime
-from collections.abc import Iterable, Mapping
+import io
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import openpyxl
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
-from import_export import resources
-from import_export.fields import Field
 
 from carecrm.text import multi_line, one_line
-from referrals import services
 from referrals.forms import PHONE_REGION
-from referrals.models import AccessAction, Patient, Referral, Source
+from referrals.models import Patient, Referral, Source
 from trials.models import Condition
 
 COLUMNS = (
@@ -182,95 +182,138 @@ def parse_row(row: Mapping, conditions: Mapping[str, Condition]) -> ImportedLead
     )
 
 
-class ReferralImportResource(resources.ModelResource):
-    """One referral per row, created with its patient; the columns are `COLUMNS`.
+# The upload stays in memory (FILE_UPLOAD_MAX_MEMORY_SIZE is larger): no patient data passes
+# through the shared temporary directory.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+# The import writes a file in one transaction, which on SQLite holds the database's write lock
+# (bench/import_check.py): larger files are split.
+MAX_ROWS = 20_000
+# A workbook is a zip archive: refuse one that unpacks to far more than any real sheet of
+# MAX_ROWS rows before openpyxl reads it.
+MAX_XLSX_UNPACKED_BYTES = 200 * 1024 * 1024
+XLSX_SIGNATURE = b"PK\x03\x04"
+LEGACY_XLS_SIGNATURE = b"\xd0\xcf\x11\xe0"
 
-    The declared fields only say how the dry-run preview reads a saved row back; the row itself
-    is parsed by `parse_row` and written by `services.referral_import`.
-    """
 
-    duplicate_of = Field(attribute="import_duplicate_of", column_name="duplicate_of", readonly=True)
-    first_name = Field(attribute="patient__first_name", column_name="first_name")
-    last_name = Field(attribute="patient__last_name", column_name="last_name")
-    date_of_birth = Field(attribute="patient__date_of_birth", column_name="date_of_birth")
-    phone = Field(attribute="patient__phone", column_name="phone")
-    email = Field(attribute="patient__email", column_name="email")
-    condition = Field(attribute="patient__primary_condition", column_name="condition")
-    source = Field(attribute="get_source_display", column_name="source")
-    referring_physician_name = Field(
-        attribute="referring_physician_name", column_name="referring_physician_name"
-    )
-    notes = Field(attribute="intake_message", column_name="notes")
+class ImportFileError(Exception):
+    """The file cannot be imported as a whole (unreadable, no header, missing columns…)."""
 
-    class Meta:
-        model = Referral
-        name = "Referrals with their patients"
-        fields = ("duplicate_of", *COLUMNS)  # the flag first: visible without scrolling
-        import_order = fields
-        force_init_instance = True  # every row is a new lead; nothing is looked up or updated
-        use_transactions = True
-        clean_model_instances = False  # parse_row validates; the service writes
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.conditions: dict[str, Condition] = {}
-        self.row_of_lead: dict[int, int] = {}  # lead id → file row, for leads of this file
-        self.flagged = 0
-
-    def get_user_visible_fields(self):
-        return [field for field in super().get_user_visible_fields() if not field.readonly]
-
-    def before_import(self, dataset, **kwargs):
-        dataset.headers = [_text(header).casefold() for header in dataset.headers or []]
-        blank_rows = [i for i, row in enumerate(dataset) if not any(_text(v) for v in row)]
-        for i in reversed(blank_rows):
-            del dataset[i]
-        missing = [column for column in REQUIRED_COLUMNS if column not in dataset.headers]
-        if missing:
-            raise ValueError(
-                f"The file has no {', '.join(missing)} column. Its first row must name the "
-                f"columns: {', '.join(COLUMNS)}."
+def read_rows(content: bytes) -> list[tuple[int, dict]]:
+    """The file's rows under its header as (number, {column: cell}); row 1 is the first row
+    under the header. Column names are matched in any case; other columns are ignored; blank
+    rows are skipped (and keep their number, so "row 7" is the seventh row under the header)."""
+    if content.startswith(LEGACY_XLS_SIGNATURE):
+        raise ImportFileError(
+            "This is an old Excel file (.xls). Save it as an Excel workbook (.xlsx) or as "
+            "“CSV UTF-8” and upload it again."
+        )
+    table = _xlsx_table(content) if content.startswith(XLSX_SIGNATURE) else _csv_table(content)
+    header = next(table, None)
+    if header is None:
+        raise ImportFileError("The file is empty.")
+    columns = [_text(name).casefold() for name in header]
+    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    if missing:
+        raise ImportFileError(
+            f"The file has no {', '.join(missing)} column. Its first row must name the "
+            f"columns: {', '.join(COLUMNS)}."
+        )
+    rows = []
+    for number, cells in enumerate(table, start=1):
+        if not any(_text(cell) for cell in cells):
+            continue
+        if len(rows) == MAX_ROWS:
+            raise ImportFileError(
+                f"The file has more than {MAX_ROWS:,} rows; split it into smaller files."
             )
-        self.conditions = condition_lookup(Condition.objects.all())
+        rows.append((number, dict(zip(columns, cells, strict=False))))
+    if not rows:
+        raise ImportFileError("The file has no rows under its header.")
+    return rows
 
-    def import_instance(self, instance: Referral, row, **kwargs) -> None:
-        lead = parse_row(row, self.conditions)
-        instance.patient = Patient(
-            first_name=lead.first_name,
-            last_name=lead.last_name,
-            date_of_birth=lead.date_of_birth,
-            phone=lead.phone,
-            email=lead.email,
-            primary_condition=lead.condition,
-        )
-        instance.source = lead.source
-        instance.referring_physician_name = lead.referring_physician_name
-        instance.intake_message = lead.notes
 
-    def save_instance(self, instance: Referral, is_create, row, **kwargs) -> None:
-        number = kwargs["row_number"]
-        origin = f"Imported from {kwargs.get('file_name') or 'a file'}, row {number}."
-        duplicates = services.referral_import(
-            patient=instance.patient, referral=instance, by=kwargs.get("user"), origin=origin
-        )
-        self.row_of_lead[instance.pk] = number
-        self.flagged += bool(duplicates)
-        instance.import_duplicate_of = ", ".join(
-            f"row {self.row_of_lead[d.pk]}" if d.pk in self.row_of_lead else f"#{d.pk}"
-            for d in duplicates
-        )
+def _csv_table(content: bytes) -> Iterator[Sequence]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportFileError(
+            "The file is neither an Excel workbook (.xlsx) nor CSV text in UTF-8. In Excel, "
+            "save it as “CSV UTF-8” or as a workbook and upload it again."
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise ImportFileError(
+            f"The CSV file cannot be read at line {reader.line_num}: {error}."
+        ) from None
 
-    def after_import(self, dataset, result, **kwargs):
-        super().after_import(dataset, result, **kwargs)
-        if self._is_dry_run(kwargs) or result.has_errors() or result.has_validation_errors():
-            return
-        request = kwargs.get("request")
-        services.access_log_record(
-            user=kwargs.get("user"),
-            action=AccessAction.IMPORT,
-            detail=(
-                f"Referral import of {kwargs.get('file_name') or 'a file'}: "
-                f"{len(self.row_of_lead)} leads, {self.flagged} flagged as possible duplicates"
-            ),
-            ip_address=request.META.get("REMOTE_ADDR") if request else None,
-        )
+
+def _xlsx_table(content: bytes) -> Iterator[Sequence]:
+    """The first sheet's rows as cell values (numbers, dates and text as Excel holds them)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+        if unpacked > MAX_XLSX_UNPACKED_BYTES:
+            raise ImportFileError("The workbook is too large to read; split it into smaller files.")
+        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        try:
+            yield from workbook.active.iter_rows(values_only=True)
+        finally:
+            workbook.close()
+    except ImportFileError:
+        raise
+    except Exception:  # a damaged workbook: whatever openpyxl's zip and XML readers raise
+        raise ImportFileError(
+            "The file looks like an Excel workbook but cannot be read. Open it in Excel, save "
+            "it again (or as “CSV UTF-8”) and upload it again."
+        ) from None
+
+
+@dataclass(frozen=True)
+class CheckedRow:
+    """One row of the file as the preview shows it, with its problems (column → messages)."""
+
+    number: int
+    values: dict[str, str]
+    problems: dict[str, list[str]]
+    lead: ImportedLead | None  # None when the row has problems
+
+
+def check_row(number: int, row: Mapping, conditions: Mapping[str, Condition]) -> CheckedRow:
+    try:
+        lead = parse_row(row, conditions)
+    except ValidationError as error:
+        values = {column: _text(row.get(column)) for column in COLUMNS}
+        return CheckedRow(number, values, error.message_dict, None)
+    values = {
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "date_of_birth": lead.date_of_birth.isoformat() if lead.date_of_birth else "",
+        "phone": lead.phone,
+        "email": lead.email,
+        "condition": str(lead.condition or ""),
+        "source": str(Source(lead.source).label),
+        "referring_physician_name": lead.referring_physician_name,
+        "notes": lead.notes,
+    }
+    return CheckedRow(number, values, {}, lead)
+
+
+def new_records(lead: ImportedLead) -> tuple[Patient, Referral]:
+    """The unsaved patient and lead a valid row becomes."""
+    patient = Patient(
+        first_name=lead.first_name,
+        last_name=lead.last_name,
+        date_of_birth=lead.date_of_birth,
+        phone=lead.phone,
+        email=lead.email,
+        primary_condition=lead.condition,
+    )
+    referral = Referral(
+        source=lead.source,
+        referring_physician_name=lead.referring_physician_name,
+        intake_message=lead.notes,
+    )
+    return patient, referral

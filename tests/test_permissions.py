@@ -17,7 +17,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tasks_db.models import DBTaskResult
 
-from referrals import services, tasks
+from referrals import imports, services, tasks
 from referrals.models import (
     AccessAction,
     AccessLog,
@@ -172,10 +172,16 @@ MATRIX = {
     "admin:referrals_referral_export_xlsx": staff(OK, OK),
     "admin:referrals_screeningrecord_export_csv": staff(OK, OK),
     "admin:referrals_screeningrecord_export_xlsx": staff(OK, OK),
-    "admin:referrals_referral_import": staff(OK, OK),
-    "admin:referrals_referral_process_import": staff(  # POST only, checked first
-        NOT_ALLOWED, NOT_ALLOWED, liaison=NOT_ALLOWED
-    ),
+    # The import: the job is the first coordinator's, so the second gets 404 like anyone
+    # who did not upload it (admins see every job).
+    "admin:referrals_referral_import_leads": staff(OK, OK),
+    "admin:referrals_referral_import_job": {**staff(OK, OK), "coordinator2": MISSING},
+    **{
+        f"admin:referrals_referral_import_job_{name}": staff(  # POST only, checked first
+            NOT_ALLOWED, NOT_ALLOWED, liaison=NOT_ALLOWED
+        )
+        for name in ("confirm", "resume", "discard")
+    },
     "admin:trials_trial_import_from_ctgov": staff(DENIED, OK),
     # Privacy.
     "admin:referrals_patient_export_data": staff(DENIED, OK),
@@ -301,7 +307,11 @@ def objects(db, coordinator, admin_user, settings, tmp_path, hospital, hospital_
         kind="medical_record",
         by=coordinator,
     )
+    import_job = imports.import_job_create(
+        by=coordinator, file_name="leads.csv", content=b"first_name,last_name,source\n"
+    )
     return {
+        "referrals.importjob": import_job,
         "django_tasks_database.dbtaskresult": DBTaskResult.objects.get(
             pk=tasks.coordinator_notify.enqueue(referral_id=referral.pk).id
         ),
@@ -364,6 +374,7 @@ def _url(name, route, objects) -> str:
             "id": target.pk if target else 1,
             "task_pk": objects["referrals.task"].pk,
             "document_pk": objects["referrals.leaddocument"].pk,
+            "job_id": objects["referrals.importjob"].pk,
             "visit_pk": 1,  # POST only: refused before the visit is looked up
             "app_label": "referrals",
             "url": "x",
