@@ -25,6 +25,7 @@ from tests.factories import (
 )
 from trials import admin as trials_admin
 from trials.admin import SEARCH_COUNT_CAP
+from trials.models import Program
 
 pytestmark = pytest.mark.django_db
 
@@ -372,3 +373,15 @@ def test_it_answers_the_same_for_a_missing_referral_and_one_out_of_sight(
         assert set(lead_page.values()) == {403}
     else:
         assert lead_page == {sent_to_a.pk: 200, not_sent.pk: 200, 999999: 404}
+
+
+@pytest.mark.parametrize("key", ["\x00", "lupus", "12abc", "9" * 30])
+def test_it_answers_a_nonsense_autocomplete_key_with_a_form_error(admin_client, key):
+    response = admin_client.post(
+        reverse("admin:trials_program_add"),
+        {"name": "Anything", "hospital": key, "conditions": [key], "min_failed_lines": "2"},
+    )
+
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not Program.objects.exists()

@@ -5,6 +5,7 @@ from functools import cached_property
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.main import SEARCH_VAR
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.paginator import InvalidPage, Paginator
 from django.db.models import Count
 from django.db.models.sql.where import WhereNode
@@ -14,7 +15,7 @@ from unfold.admin import TabularInline as UnfoldTabularInline
 from unfold.decorators import action, display
 from unfold.views import ChangeList as UnfoldChangeList
 
-from carecrm.forms import CleanTextModelForm
+from carecrm.forms import CleanTextModelForm, holds_key
 from carecrm.reverse_once import url_with_pk
 from trials.admin_import import ctgov_import_view
 from trials.models import (
@@ -144,7 +145,47 @@ class ChangeList(UnfoldChangeList):
                 self.result_list = self.paginator.page(self.page_num).object_list
 
 
-class ModelAdmin(UnfoldModelAdmin):
+class _KnownKeysOnly:
+    """An autocomplete widget that looks up only keys its target field can hold.
+
+    Django's autocomplete widgets look the submitted keys up again to show them on a form that
+    did not validate; a key that is no number (text, a NUL byte) or too large made that lookup
+    raise, so the page answered 500 where the form had already said "Select a valid choice".
+    """
+
+    def optgroups(self, name, value, attr=None):
+        opts = self.field.remote_field.model._meta
+        target = opts.get_field(getattr(self.field.remote_field, "field_name", opts.pk.attname))
+        return super().optgroups(name, [key for key in value if holds_key(target, key)], attr)
+
+
+class KnownKeysAutocompleteSelect(_KnownKeysOnly, AutocompleteSelect):
+    pass
+
+
+class KnownKeysAutocompleteSelectMultiple(_KnownKeysOnly, AutocompleteSelectMultiple):
+    pass
+
+
+class KnownKeysAutocompleteMixin:
+    """Gives this admin's autocomplete fields the widgets above."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = KnownKeysAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = KnownKeysAutocompleteSelectMultiple(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ModelAdmin(KnownKeysAutocompleteMixin, UnfoldModelAdmin):
     """Unfold's ModelAdmin as every CareCRM list uses it.
 
     - `list_sections` is defined: Unfold's list template reads it twice per row, and without
@@ -186,7 +227,7 @@ class ModelAdmin(UnfoldModelAdmin):
         )
 
 
-class TabularInline(UnfoldTabularInline):
+class TabularInline(KnownKeysAutocompleteMixin, UnfoldTabularInline):
     """Unfold's tabular inline, whose rows clean the text typed into them like every form."""
 
     form = CleanTextModelForm
