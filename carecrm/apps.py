@@ -7,5 +7,5 @@ class CareCRMConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the sign-in receiver before any request, so a session started by a login
-        # already carries its start and last-seen times.
-        from carecrm import security  # noqa: F401
+        # already carries its start and last-seen times; registers the deployment checks.
+        from carecrm import checks, security  # noqa: F401

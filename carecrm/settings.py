@@ -77,9 +77,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "carecrm.http_guards.RequestGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "carecrm.security.SessionLifetimeMiddleware",
     "carecrm.security.StaffTwoFactorMiddleware",
+    # Sends DENY; RequestGuardMiddleware also overrides the SAMEORIGIN some admin views ask for.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -151,25 +153,32 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# A shared cache (Redis) in production, so the intake rate limit holds across gunicorn workers.
+# The default cache is per process without Redis: nothing that must hold across server processes
+# uses it. What does (the public form's rate limit, the dashboard's figures, the coordinators'
+# workload for auto-assignment) uses "shared": Redis, or else a table in the database (made by
+# migration referrals 0017), never a per-process cache (`check --deploy` refuses one).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    # What every server process and the task worker must see alike (the dashboard's figures,
-    # the coordinators' workload for auto-assignment): Redis, or else a table in the database
-    # (made by migration referrals 0017).
     "shared": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
-    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "carecrm_cache"},
+    else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "carecrm_cache",
+        # Above the default 300, so a burst of addresses cannot cull the rate limit's counts.
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    },
 }
 
-# The public intake form: at most this many submissions per client IP per window, and bodies
-# above this size are refused before they are parsed.
+# The public intake form: at most this many submissions per client address per window.
 INTAKE_RATE_LIMIT = int(os.environ.get("INTAKE_RATE_LIMIT", "5"))
 INTAKE_RATE_WINDOW_SECONDS = int(os.environ.get("INTAKE_RATE_WINDOW_SECONDS", "600"))
-INTAKE_MAX_BODY_BYTES = 64 * 1024
+# Request bodies above these sizes are refused before they are read (carecrm/http_guards.py):
+# anyone but signed-in staff, then staff, above each upload's own limit (which its page explains).
+PUBLIC_MAX_BODY_BYTES = 64 * 1024
+STAFF_MAX_BODY_BYTES = 16 * 1024 * 1024
 # The dashboard's figures for a period are refreshed by a task once they are this many seconds
 # old (referrals/dashboard.py); 0 computes them on every request.
 DASHBOARD_CACHE_SECONDS = int(os.environ.get("DASHBOARD_CACHE_SECONDS", "60"))
@@ -181,7 +190,8 @@ LIST_PAGE_ROWS = 50
 # Patients whose leads are all closed are anonymised this long after closing (apply_retention).
 RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", str(2 * 365)))
 # Behind a reverse proxy, the client's address is this many hops from the end of
-# X-Forwarded-For; 0 trusts only REMOTE_ADDR.
+# X-Forwarded-For (carecrm/client.py) and X-Forwarded-Proto says whether it came over HTTPS;
+# with 0 both headers are the client's own words and neither is read.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -211,6 +221,7 @@ AXES_COOLOFF_TIME = 1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "carecrm.client.client_ip"
 
 # Idle timeout 30 minutes, absolute timeout 12 hours (carecrm.security); the cookie itself
 # lasts no longer than the absolute limit.
@@ -297,8 +308,9 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
-if PRODUCTION:
+if TRUSTED_PROXY_COUNT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -15,6 +15,7 @@ from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 from unfold.utils import display_for_label
 
+from carecrm.client import client_ip
 from carecrm.forms import CleanTextForm, CleanTextModelForm
 from referrals import admin_import, exports, selectors, services
 from referrals.models import (
@@ -108,7 +109,7 @@ class ChangelistExportMixin:
             action=AccessAction.EXPORT,
             detail=f"{spec.title} exported as {file_format.upper()}; filters: {filters}; "
             f"{rows} rows",
-            ip_address=request.META.get("REMOTE_ADDR"),
+            ip_address=client_ip(request),
         )
         return response
 
@@ -236,7 +237,7 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
             action=AccessAction.EXPORT,
             patient=patient,
             detail="Subject access export (JSON)",
-            ip_address=request.META.get("REMOTE_ADDR"),
+            ip_address=client_ip(request),
         )
         response["Content-Disposition"] = f'attachment; filename="patient-{patient.pk}.json"'
         return response
@@ -283,7 +284,7 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
                 user=request.user,
                 action=AccessAction.VIEW_PATIENT,
                 patient=patient,
-                ip_address=request.META.get("REMOTE_ADDR"),
+                ip_address=client_ip(request),
             )
         return response
 

@@ -19,6 +19,8 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 from unfold.widgets import UnfoldAdminFileFieldWidget
 
+from carecrm.client import client_ip
+from carecrm.http_guards import declared_body_bytes
 from referrals import documents, imports, resources, selectors, services
 from referrals.models import ImportJob, ImportJobState
 
@@ -58,11 +60,7 @@ def upload(request: HttpRequest, *, model_admin) -> HttpResponse:
     if request.method != "POST":
         return _render_upload(model_admin, request, ImportUploadForm())
     limit = resources.MAX_FILE_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit + documents.FORM_OVERHEAD_BYTES:
+    if (declared_body_bytes(request) or 0) > limit + documents.FORM_OVERHEAD_BYTES:
         problem = (
             f"The file is larger than {documents.describe_size(limit)}; nothing was uploaded. "
             "Split it into smaller files."
@@ -148,9 +146,7 @@ def _job_context(job: ImportJob) -> dict:
 def job_confirm(request: HttpRequest, job_id: int, *, model_admin) -> HttpResponse:
     job = _job_for(model_admin, request, job_id)
     try:
-        imports.import_job_confirm(
-            job=job, by=request.user, ip_address=request.META.get("REMOTE_ADDR")
-        )
+        imports.import_job_confirm(job=job, by=request.user, ip_address=client_ip(request))
     except services.ReferralError as error:
         messages.error(request, str(error))
     else:

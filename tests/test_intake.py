@@ -945,6 +945,32 @@ def test_it_limits_submissions_per_address(client, lupus, settings):
     assert written() == (4, 4, 0)
 
 
+def test_it_keeps_counting_when_a_process_forgets_its_own_cache(client, lupus, settings):
+    settings.INTAKE_RATE_LIMIT = 2
+    first, second, third = _people(lupus, 3)
+    assert [submit(client, d).status_code for d in (first, second)] == [302] * 2
+
+    cache.clear()  # the per-process cache, as another gunicorn worker would start with it
+    refused = submit(client, third)
+
+    assert refused.status_code == 429
+    assert written() == (2, 2, 0)
+
+
+def test_it_lets_the_address_submit_again_in_the_next_window(client, lupus, settings, monkeypatch):
+    settings.INTAKE_RATE_LIMIT = 1
+    first, second, third = _people(lupus, 3)
+    clock = SimpleNamespace(now=1_800_000_000.0)
+    monkeypatch.setattr("referrals.views.intake.time.time", lambda: clock.now)
+    assert [submit(client, d).status_code for d in (first, second)] == [302, 429]
+
+    clock.now += settings.INTAKE_RATE_WINDOW_SECONDS
+    again = submit(client, third)
+
+    assert again.status_code == 302
+    assert written() == (2, 2, 0)
+
+
 def test_it_counts_invalid_attempts_too(client, lupus, settings):
     settings.INTAKE_RATE_LIMIT = 3
     for _ in range(3):
@@ -1004,7 +1030,7 @@ def test_it_survives_a_hostile_forwarded_header(client, lupus, settings, forward
 
 
 def test_it_refuses_an_oversize_body_before_reading_it(client, lupus, settings):
-    data = valid_post(lupus, message="x" * settings.INTAKE_MAX_BODY_BYTES)
+    data = valid_post(lupus, message="x" * settings.PUBLIC_MAX_BODY_BYTES)
 
     response = submit(client, data)
 
@@ -1014,7 +1040,7 @@ def test_it_refuses_an_oversize_body_before_reading_it(client, lupus, settings):
 
 
 def test_it_refuses_an_oversize_urlencoded_body(client, lupus, settings):
-    body = urlencode(valid_post(lupus)) + "&padding=" + "a" * settings.INTAKE_MAX_BODY_BYTES
+    body = urlencode(valid_post(lupus)) + "&padding=" + "a" * settings.PUBLIC_MAX_BODY_BYTES
 
     response = client.post(form_url(), body, content_type="application/x-www-form-urlencoded")
 
@@ -1453,7 +1479,7 @@ def _encode(kind, body, therapies) -> bytes | dict[str, str]:
         return body
     if kind == "huge":
         prefix = urlencode(_encode("multipart", BASE, therapies)).encode() + b"&message="
-        return prefix + b"x" * (django_settings.INTAKE_MAX_BODY_BYTES - len(prefix) + body)
+        return prefix + b"x" * (django_settings.PUBLIC_MAX_BODY_BYTES - len(prefix) + body)
     ids = dict(zip(THERAPY_TOKENS, therapies, strict=True))
     body = {name: ids.get(value, value) for name, value in body.items()}
     return body if kind == "multipart" else urlencode(body).encode()
@@ -1484,7 +1510,7 @@ def test_it_never_fails_or_writes_half_a_lead_on_hostile_input(
         event(f"{kind} -> {response.status_code}")
 
         assert response.status_code in {302, 400, 413}
-        assert (response.status_code == 413) == (size > django_settings.INTAKE_MAX_BODY_BYTES)
+        assert (response.status_code == 413) == (size > django_settings.PUBLIC_MAX_BODY_BYTES)
         if response.status_code == 302:
             assert response.url == reverse("intake:thanks")
             if response.wsgi_request.POST.get("website"):  # the honeypot: a bot is told "thanks"

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 
+from carecrm.client import client_ip
 from referrals import selectors, services
 from referrals.models import AccessAction, LeadDocument, Referral
 
@@ -113,7 +114,7 @@ def document_download(
         referral=referral,
         detail=f"Document #{document.pk} ({document.get_kind_display()}): "
         f"{document.original_filename}" + (f" ({reader})" if reader else ""),
-        ip_address=request.META.get("REMOTE_ADDR"),
+        ip_address=client_ip(request),
     )
     response = FileResponse(
         handle,

@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from carecrm.client import client_ip
 from referrals import fhir, packet, selectors, services
 from referrals.forms import PacketSendForm
 from referrals.models import AccessAction, Referral
@@ -22,7 +23,7 @@ def _log(request: HttpRequest, referral: Referral, detail: str) -> None:
         action=AccessAction.EXPORT,
         referral=referral,
         detail=detail,
-        ip_address=request.META.get("REMOTE_ADDR"),
+        ip_address=client_ip(request),
     )
 
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from carecrm.client import client_ip
 from referrals import pipeline, selectors, services
 from referrals.forms import (
     DocumentsRequestForm,
@@ -94,7 +95,7 @@ def hospital_referral(request: HttpRequest, pk: int) -> HttpResponse:
         action=AccessAction.VIEW_LEAD,
         referral=referral,
         detail="Hospital liaison page",
-        ip_address=request.META.get("REMOTE_ADDR"),
+        ip_address=client_ip(request),
     )
     return _render_referral(request, referral)
 

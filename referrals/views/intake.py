@@ -5,17 +5,19 @@ submission is valid.
 """
 
 import hashlib
+import time
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from carecrm.client import client_ip
 from referrals import services
 from referrals.consent import CONSENT_TEXT, CONSENT_VERSION
 from referrals.forms import OTHER_CONDITION, IntakeForm, TreatmentsTriedFormSet
@@ -52,28 +54,28 @@ def public_language(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     return localized
 
 
-def _client_ip(request: HttpRequest) -> str:
-    if settings.TRUSTED_PROXY_COUNT:
-        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h]
-        if len(hops) >= settings.TRUSTED_PROXY_COUNT:
-            return hops[-settings.TRUSTED_PROXY_COUNT]
-    return request.META.get("REMOTE_ADDR", "unknown")
-
-
 def _over_rate_limit(request: HttpRequest) -> bool:
-    # Hashed: a forwarded address is client text (spaces, control characters, any length),
-    # which is no valid cache key.
-    key = "intake-rate:" + hashlib.sha256(_client_ip(request).encode()).hexdigest()
-    cache.add(key, 0, timeout=settings.INTAKE_RATE_WINDOW_SECONDS)
-    try:
-        attempts = cache.incr(key)
-    except ValueError:  # expired between add and incr: this is the first attempt again
-        cache.set(key, 1, timeout=settings.INTAKE_RATE_WINDOW_SECONDS)
-        attempts = 1
-    return attempts > settings.INTAKE_RATE_LIMIT
+    """Whether this address has used up its submissions for the current window.
+
+    Counted in the shared cache, so every server process sees the same count. Each submission
+    takes one of INTAKE_RATE_LIMIT numbered slots of the current fixed window with `add`, which
+    is atomic on Redis and on the database cache alike (an incr on the database cache is a read
+    then a write, so two processes could both count the same number). The window is in the key,
+    so a slot never outlives its window whatever the cache does to timeouts.
+    """
+    window = settings.INTAKE_RATE_WINDOW_SECONDS
+    client = hashlib.sha256(client_ip(request).encode()).hexdigest()
+    prefix = f"intake-rate:{client}:{int(time.time()) // window}"
+    store = caches["shared"]
+    return not any(
+        store.add(f"{prefix}:{slot}", 1, timeout=window)
+        for slot in range(settings.INTAKE_RATE_LIMIT)
+    )
 
 
-def _refuse(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
+@public_language
+def refusal(request: HttpRequest, *, status: int, title: str, message: str) -> HttpResponse:
+    """A short page in the visitor's language saying why the request was refused."""
     return render(
         request,
         "intake/refused.html",
@@ -88,24 +90,12 @@ def check_eligibility(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _render_form(request, IntakeForm(), TreatmentsTriedFormSet(prefix="treatments"))
 
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    try:
-        too_large = not declared.isdecimal() or int(declared) > settings.INTAKE_MAX_BODY_BYTES
-    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
-        too_large = True
-    if too_large:
-        return _refuse(
-            request,
-            413,
-            _("Too much data"),
-            _("The form was too large to accept. Please shorten the message and try again."),
-        )
     if _over_rate_limit(request):
-        return _refuse(
+        return refusal(
             request,
-            429,
-            _("Please try again later"),
-            _(
+            status=429,
+            title=_("Please try again later"),
+            message=_(
                 "We received several forms from your connection in a short time. "
                 "Please wait a few minutes and try again, or call us."
             ),

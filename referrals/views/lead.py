@@ -17,6 +17,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
+from carecrm.client import client_ip
+from carecrm.http_guards import declared_body_bytes
 from referrals import documents, selectors, services
 from referrals.eligibility import Verdict
 from referrals.forms import (
@@ -47,7 +49,7 @@ def lead(request: HttpRequest, pk: int) -> HttpResponse:
         user=request.user,
         action=AccessAction.VIEW_LEAD,
         referral=referral,
-        ip_address=request.META.get("REMOTE_ADDR"),
+        ip_address=client_ip(request),
     )
     if referral.has_unread_hospital_update:
         services.coordinator_seen_mark(referral=referral, by=request.user)
@@ -331,11 +333,7 @@ def lead_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
     """
     referral = _get_referral_for_staff(request, pk)
     limit = settings.DOCUMENT_MAX_BYTES
-    try:
-        body_size = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        body_size = 0
-    if body_size > limit + documents.FORM_OVERHEAD_BYTES:
+    if (declared_body_bytes(request) or 0) > limit + documents.FORM_OVERHEAD_BYTES:
         messages.error(
             request,
             f"The file is larger than {documents.describe_size(limit)}; nothing was uploaded.",
