@@ -5,15 +5,22 @@
 `PUBLIC_MAX_BODY_BYTES` for anyone who is not signed-in staff, above `STAFF_MAX_BODY_BYTES` for
 staff. Uploads keep their own, lower limits and explain them on their page. A body in any charset
 but UTF-8 gets a 400: every form here is served as UTF-8, and Django would otherwise decode it in
-whatever the client claims. Every response is sent with `X-Frame-Options: DENY`, including the
-admin's list and change pages, which Unfold marks SAMEORIGIN (no page here is framed; CSP's
-frame-ancestors says the same).
+whatever the client claims.
+
+No page may be framed (`X-Frame-Options: DENY`, CSP `frame-ancestors 'none'`), the admin's list
+and change pages included, which Unfold marks SAMEORIGIN, with one exception: the admin's
+pop-up forms (`?_popup=1`), which Unfold opens in a frame of the admin's own page when a user
+adds, changes or looks up a related record (the "+" next to a hospital on a program). Those
+only our own pages may frame (SAMEORIGIN, `frame-ancestors 'self'`).
 """
 
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.csp import CSP
 from django.utils.http import parse_header_parameters
 from django.utils.translation import gettext_lazy as _
 
@@ -43,7 +50,11 @@ class RequestGuardMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self._refusal(request) or self.get_response(request)
-        response["X-Frame-Options"] = "DENY"
+        if IS_POPUP_VAR in request.GET and request.path.startswith(reverse("admin:index")):
+            response["X-Frame-Options"] = "SAMEORIGIN"
+            response._csp_config = {**settings.SECURE_CSP, "frame-ancestors": [CSP.SELF]}
+        else:
+            response["X-Frame-Options"] = "DENY"
         return response
 
     def _refusal(self, request: HttpRequest) -> HttpResponse | None:

@@ -298,3 +298,15 @@ def test_it_forbids_framing_of_every_page_including_the_admins(admin_client_, le
 
 def test_it_forbids_framing_of_the_public_form(client, db):
     assert client.get(reverse("intake:form"))["X-Frame-Options"] == "DENY"
+
+
+def test_it_lets_only_the_admin_itself_frame_its_pop_up_forms(admin_client_):
+    popup = admin_client_.get(reverse("admin:trials_hospital_add") + "?_popup=1")
+    page = admin_client_.get(reverse("admin:trials_hospital_add"))
+    public = admin_client_.get(reverse("intake:form") + "?_popup=1")
+
+    assert popup["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in popup["Content-Security-Policy"]
+    assert page["X-Frame-Options"] == public["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in public["Content-Security-Policy"]
