@@ -58,19 +58,21 @@ def _over_rate_limit(request: HttpRequest) -> bool:
     """Whether this address has used up its submissions for the current window.
 
     Counted in the shared cache, so every server process sees the same count. Each submission
-    takes one of INTAKE_RATE_LIMIT numbered slots of the current fixed window with `add`, which
-    is atomic on Redis and on the database cache alike (an incr on the database cache is a read
-    then a write, so two processes could both count the same number). The window is in the key,
-    so a slot never outlives its window whatever the cache does to timeouts.
+    takes the first free one of INTAKE_RATE_LIMIT numbered slots of the current fixed window
+    with `add`, which is atomic on Redis and on the database cache alike (an incr on the
+    database cache is a read then a write, so two processes could both count the same number).
+    The search starts at the slot after the last one taken, so a submission costs a few cache
+    calls however high the limit. The window is in the key, so a slot never outlives it.
     """
     window = settings.INTAKE_RATE_WINDOW_SECONDS
     client = hashlib.sha256(client_ip(request).encode()).hexdigest()
     prefix = f"intake-rate:{client}:{int(time.time()) // window}"
     store = caches["shared"]
-    return not any(
-        store.add(f"{prefix}:{slot}", 1, timeout=window)
-        for slot in range(settings.INTAKE_RATE_LIMIT)
-    )
+    for slot in range(store.get(f"{prefix}:next", 0), settings.INTAKE_RATE_LIMIT):
+        if store.add(f"{prefix}:{slot}", 1, timeout=window):
+            store.set(f"{prefix}:next", slot + 1, timeout=window)
+            return False
+    return True
 
 
 @public_language
