@@ -4,6 +4,7 @@ Whatever is posted, the answer is a page, never a 500, and nothing is written un
 submission is valid.
 """
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
@@ -62,16 +65,19 @@ def _over_rate_limit(request: HttpRequest) -> bool:
     with `add`, which is atomic on Redis and on the database cache alike (an incr on the
     database cache is a read then a write, so two processes could both count the same number).
     The search starts at the slot after the last one taken, so a submission costs a few cache
-    calls however high the limit. The window is in the key, so a slot never outlives it.
+    calls however high the limit. The window is in the key, so a slot never outlives it. On
+    the database cache the calls share one transaction: one commit, not one per call.
     """
     window = settings.INTAKE_RATE_WINDOW_SECONDS
     client = hashlib.sha256(client_ip(request).encode()).hexdigest()
     prefix = f"intake-rate:{client}:{int(time.time()) // window}"
     store = caches["shared"]
-    for slot in range(store.get(f"{prefix}:next", 0), settings.INTAKE_RATE_LIMIT):
-        if store.add(f"{prefix}:{slot}", 1, timeout=window):
-            store.set(f"{prefix}:next", slot + 1, timeout=window)
-            return False
+    in_database = isinstance(store, DatabaseCache)
+    with transaction.atomic() if in_database else contextlib.nullcontext():
+        for slot in range(store.get(f"{prefix}:next", 0), settings.INTAKE_RATE_LIMIT):
+            if store.add(f"{prefix}:{slot}", 1, timeout=window):
+                store.set(f"{prefix}:next", slot + 1, timeout=window)
+                return False
     return True
 
 
