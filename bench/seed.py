@@ -31,24 +31,26 @@ from django.db.models import DateField, DateTimeField, JSONField
 from django.utils import timezone
 
 from referrals.models import (
+    Patient,
+    PriorTreatmentLine,
+    Referral,
+    ReferralEvent,
+    ScreeningRecord,
+    Task,
+)
+from referrals.vocabulary import (
     OPEN_STAGES,
     BestResponse,
     CloseReason,
     ContactChannel,
     EventKind,
     Language,
-    Patient,
     Priority,
-    PriorTreatmentLine,
     ReasonStopped,
-    Referral,
-    ReferralEvent,
     ScreenFailureCriterion,
-    ScreeningRecord,
     Sex,
     Source,
     Stage,
-    Task,
 )
 from trials.models import Condition, Program, Therapy, Trial
 

@@ -16,21 +16,23 @@ from django.utils import timezone
 from referrals import selectors
 from referrals.eligibility import Candidate, Verdict, evaluate
 from referrals.models import (
+    LiaisonProfile,
+    Patient,
+    PriorTreatmentLine,
+    Referral,
+    ReferralEvent,
+    ReferralSnapshot,
+    ScreeningRecord,
+)
+from referrals.vocabulary import (
     OPEN_STAGES,
     BestResponse,
     CloseReason,
     EventKind,
     Language,
-    LiaisonProfile,
-    Patient,
     Priority,
-    PriorTreatmentLine,
     ReasonStopped,
-    Referral,
-    ReferralEvent,
-    ReferralSnapshot,
     ScreenFailureCriterion,
-    ScreeningRecord,
     Sex,
     Source,
     Stage,

@@ -15,7 +15,8 @@ from fhir.resources.R4B.bundle import Bundle
 
 from carecrm.text import one_line
 from referrals.exports import pseudonymous_id
-from referrals.models import PriorTreatmentLine, ReasonStopped, Referral, Sex, Stage
+from referrals.models import PriorTreatmentLine, Referral
+from referrals.vocabulary import ReasonStopped, Sex, Stage
 
 NAMESPACE = uuid.UUID("6f0b9a3e-3c1d-4d8e-9a43-0c9d5e1b7a21")
 IDENTIFIER_SYSTEM = "urn:carecrm"

@@ -42,7 +42,13 @@ from referrals.models import (
     Stage,
     SubmitterRole,
 )
-from referrals.services import NOTE_KINDS
+from referrals.vocabulary import (
+    GRADE_CHOICES,
+    GRADE_MAX,
+    MEASURES,
+    NOTE_KINDS,
+    TREATMENT_DATE_STAGES,
+)
 from trials.models import Condition, Program, Therapy
 
 DATE_INPUT = {"type": "date"}
@@ -555,7 +561,7 @@ class HospitalDatesForm(VersionedForm):
             },
         )
         super().__init__(*args, **kwargs)
-        if referral.stage not in pipeline.TREATMENT_DATE_STAGES:
+        if referral.stage not in TREATMENT_DATE_STAGES:
             # Disabled fields keep the saved value whatever is posted.
             self.fields["apheresis_date"].disabled = True
             self.fields["infusion_date"].disabled = True
@@ -609,13 +615,13 @@ class DashboardPeriodForm(CleanTextForm):
 def _grade_field(label: str) -> forms.TypedChoiceField:
     return forms.TypedChoiceField(
         label=f"{label} grade (ASTCT)",
-        choices=[("", "Not assessed yet"), *((g, str(g)) for g in range(5))],
+        choices=[("", "Not assessed yet"), *GRADE_CHOICES],
         coerce=int,
         empty_value=None,
         required=False,
         widget=SelectWidget,
         error_messages={
-            "invalid_choice": f"The {label} grade must be 0 to 4 (ASTCT grading); "
+            "invalid_choice": f"The {label} grade must be 0 to {GRADE_MAX} (ASTCT grading); "
             "%(value)s is not a grade."
         },
     )
@@ -649,35 +655,39 @@ class TreatmentOutcomeForm(CleanTextForm):
     relapse_date = forms.DateField(required=False, widget=UnfoldAdminDateWidget(attrs=DATE_INPUT))
 
 
-def _measure_field(label: str, high: int) -> forms.IntegerField:
+def _measure_field(name: str) -> forms.IntegerField:
+    measure = MEASURES[name]
     return forms.IntegerField(
-        label=label,
+        label=measure.label,
         min_value=0,
-        max_value=high,
+        max_value=measure.high,
         required=False,
         widget=UnfoldAdminIntegerFieldWidget,
         error_messages={
-            "min_value": f"{label} is scored 0 to {high}.",
-            "max_value": f"{label} is scored 0 to {high}.",
+            "min_value": f"{measure.label} is scored 0 to {measure.high}.",
+            "max_value": f"{measure.label} is scored 0 to {measure.high}.",
         },
     )
 
 
 class FollowUpVisitForm(CleanTextForm):
     done_on = forms.DateField(label="Visit date", widget=UnfoldAdminDateWidget(attrs=DATE_INPUT))
-    sledai_2k = _measure_field("SLEDAI-2K", 105)
+    sledai_2k = _measure_field("sledai_2k")
     das28 = forms.DecimalField(
-        label="DAS28",
+        label=MEASURES["das28"].label,
         min_value=0,
-        max_value=10,
+        max_value=MEASURES["das28"].high,
         max_digits=4,
         decimal_places=2,
         required=False,
         widget=UnfoldAdminTextInputWidget(attrs={"inputmode": "decimal"}),
-        error_messages={"min_value": "DAS28 is 0 to 10.", "max_value": "DAS28 is 0 to 10."},
+        error_messages={
+            "min_value": f"DAS28 is 0 to {MEASURES['das28'].high}.",
+            "max_value": f"DAS28 is 0 to {MEASURES['das28'].high}.",
+        },
     )
-    mrss = _measure_field("mRSS", 51)
-    mg_adl = _measure_field("MG-ADL", 24)
+    mrss = _measure_field("mrss")
+    mg_adl = _measure_field("mg_adl")
     drug_free_remission = forms.TypedChoiceField(
         label="Drug-free remission",
         choices=[("", "Not assessed"), ("yes", "Yes"), ("no", "No")],

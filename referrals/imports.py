@@ -28,13 +28,8 @@ from django.tasks import task
 from django.utils import timezone
 
 from referrals import documents, resources, selectors, services
-from referrals.models import (
-    IMPORT_JOB_RUNNING_STATES,
-    AccessAction,
-    ImportJob,
-    ImportJobRow,
-    ImportJobState,
-)
+from referrals.models import ImportJob, ImportJobRow
+from referrals.vocabulary import IMPORT_JOB_RUNNING_STATES, AccessAction, ImportJobState
 from trials.models import Condition
 
 BATCH_ROWS = 500

@@ -22,21 +22,33 @@ from django.utils.translation import gettext_lazy as _
 from carecrm.history import HistoricalRecords
 from referrals.documents import document_upload_to, private_storage
 from referrals.search import search_filter
+from referrals.vocabulary import (
+    FAILURE_REASONS,
+    FOLLOW_UP_MONTHS,
+    GRADE_CHOICES,
+    GRADE_MAX,
+    IMPORT_JOB_RUNNING_STATES,
+    MEASURES,
+    OPEN_STAGES,
+    AccessAction,
+    BestResponse,
+    CloseReason,
+    ContactChannel,
+    DocumentKind,
+    EventKind,
+    HospitalDeclineReason,
+    ImportJobState,
+    Language,
+    Priority,
+    ReasonStopped,
+    ScreenFailureCriterion,
+    ScreeningVerdict,
+    Sex,
+    Source,
+    Stage,
+    SubmitterRole,
+)
 from trials.models import Condition, Program, Therapy, Trial
-
-
-class Sex(models.TextChoices):
-    FEMALE = "female", _("Female")
-    MALE = "male", _("Male")
-    OTHER = "other", _("Other")
-    UNKNOWN = "unknown", _("Not recorded")
-
-
-class Language(models.TextChoices):
-    ENGLISH = "en", _("English")
-    HEBREW = "he", _("Hebrew")
-    RUSSIAN = "ru", _("Russian")
-    ARABIC = "ar", _("Arabic")
 
 
 class QuickChoiceDisplay:
@@ -110,7 +122,10 @@ class Patient(QuickChoiceDisplay, models.Model):
         null=True, blank=True, validators=[MinValueValidator(1900)]
     )
     sledai_2k = models.PositiveSmallIntegerField(
-        "SLEDAI-2K", null=True, blank=True, validators=[MaxValueValidator(105)]
+        "SLEDAI-2K",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MEASURES["sledai_2k"].high)],
     )
     das28 = models.DecimalField(
         "DAS28",
@@ -118,13 +133,13 @@ class Patient(QuickChoiceDisplay, models.Model):
         decimal_places=2,
         null=True,
         blank=True,
-        validators=[MinValueValidator(0), MaxValueValidator(10)],
+        validators=[MinValueValidator(0), MaxValueValidator(MEASURES["das28"].high)],
     )
     mrss = models.PositiveSmallIntegerField(
-        "mRSS", null=True, blank=True, validators=[MaxValueValidator(51)]
+        "mRSS", null=True, blank=True, validators=[MaxValueValidator(MEASURES["mrss"].high)]
     )
     mg_adl = models.PositiveSmallIntegerField(
-        "MG-ADL", null=True, blank=True, validators=[MaxValueValidator(24)]
+        "MG-ADL", null=True, blank=True, validators=[MaxValueValidator(MEASURES["mg_adl"].high)]
     )
     exclusions = models.TextField(
         blank=True,
@@ -206,34 +221,6 @@ class Patient(QuickChoiceDisplay, models.Model):
     @property
     def exclusion_list(self) -> list[str]:
         return [line.strip() for line in self.exclusions.splitlines() if line.strip()]
-
-
-class ReasonStopped(models.TextChoices):
-    ONGOING = "ongoing", _("Ongoing")
-    INADEQUATE_RESPONSE = "inadequate_response", _("Inadequate response")
-    LOSS_OF_RESPONSE = "loss_of_response", _("Loss of response")
-    INTOLERANCE = "intolerance", _("Intolerance")
-    ADVERSE_EVENT = "adverse_event", _("Adverse event")
-    REMISSION = "remission", _("Remission")
-    PATIENT_CHOICE = "patient_choice", _("Patient choice")
-    UNKNOWN = "unknown", _("Unknown")
-
-
-FAILURE_REASONS = frozenset(
-    {
-        ReasonStopped.INADEQUATE_RESPONSE,
-        ReasonStopped.LOSS_OF_RESPONSE,
-        ReasonStopped.INTOLERANCE,
-        ReasonStopped.ADVERSE_EVENT,
-    }
-)
-
-
-class BestResponse(models.TextChoices):
-    COMPLETE = "complete", _("Complete response")
-    PARTIAL = "partial", _("Partial response")
-    NONE = "none", _("No response")
-    UNKNOWN = "unknown", _("Unknown")
 
 
 class PriorTreatmentLineQuerySet(models.QuerySet):
@@ -340,84 +327,6 @@ class PriorTreatmentLine(QuickChoiceDisplay, models.Model):
         if self.reason_stopped not in FAILURE_REASONS:
             return False
         return any(therapy.counts_toward_failed_lines for therapy in self.therapies.all())
-
-
-class Stage(models.TextChoices):
-    NEW = "new", _("New")
-    CONTACTED = "contacted", _("Contacted")
-    RECORDS_REQUESTED = "records_requested", _("Records requested")
-    SCREENING = "screening", _("Screening")
-    ELIGIBLE = "eligible", _("Eligible")
-    REFERRED = "referred", _("Referred")
-    ACCEPTED = "accepted", _("Accepted")
-    SCHEDULED = "scheduled", _("Scheduled")
-    TREATED = "treated", _("Treated")
-    FOLLOW_UP = "follow_up", _("Follow-up")
-    CLOSED = "closed", _("Closed")
-
-
-OPEN_STAGES = tuple(stage for stage in Stage if stage != Stage.CLOSED)
-
-
-class CloseReason(models.TextChoices):
-    SCREEN_FAILED = "screen_failed", _("Screen failed")
-    DECLINED_BY_PATIENT = "declined_by_patient", _("Declined by patient")
-    DECLINED_BY_HOSPITAL = "declined_by_hospital", _("Declined by hospital")
-    NOT_REACHABLE = "not_reachable", _("Not reachable / lost to follow-up")
-    DUPLICATE = "duplicate", _("Duplicate")
-    DECEASED = "deceased", _("Deceased")
-    OTHER = "other", _("Other")
-
-
-class ScreenFailureCriterion(models.TextChoices):
-    """Which eligibility criterion ended a screen failure; the dashboard counts these."""
-
-    CONDITION = "condition", _("Condition not covered")
-    AGE = "age", _("Age out of range")
-    FAILED_LINES = "failed_lines", _("Not enough failed lines")
-    NOT_OPEN = "not_open", _("No program or trial open")
-    EXCLUSION = "exclusion", _("Exclusion criterion")
-    OTHER = "other", _("Other")
-
-
-class Source(models.TextChoices):
-    WEB_FORM = "web_form", _("Web form")
-    PHONE = "phone", _("Phone")
-    EMAIL = "email", _("E-mail")
-    REFERRING_PHYSICIAN = "referring_physician", _("Referring physician")
-    HOSPITAL = "hospital", _("Hospital")
-    PATIENT_ORGANISATION = "patient_organisation", _("Patient organisation")
-
-
-class SubmitterRole(models.TextChoices):
-    PATIENT = "patient", _("The patient")
-    FAMILY = "family", _("A relative or carer")
-    PHYSICIAN = "physician", _("A referring physician")
-
-
-class ContactChannel(models.TextChoices):
-    PHONE = "phone", _("Phone call")
-    WHATSAPP = "whatsapp", _("WhatsApp")
-    EMAIL = "email", _("E-mail")
-
-
-class Priority(models.IntegerChoices):
-    LOW = 1, _("Low")
-    NORMAL = 2, _("Normal")
-    HIGH = 3, _("High")
-    URGENT = 4, _("Urgent")
-
-
-class HospitalDeclineReason(models.TextChoices):
-    """Why a hospital declined a referral: the liaison picks one, the dashboard counts them."""
-
-    NOT_ELIGIBLE = "not_eligible", _("Not eligible on the hospital's review")
-    INSUFFICIENT_RECORDS = "insufficient_records", _("Records insufficient to decide")
-    NO_CAPACITY = "no_capacity", _("No capacity in the program")
-    NOT_FIT = "not_fit", _("Not fit for apheresis or lymphodepletion")
-    EXCLUSION = "exclusion", _("Comorbidity or exclusion criterion")
-    BETTER_ELSEWHERE = "better_elsewhere", _("Another program or trial fits better")
-    OTHER = "other", _("Other")
 
 
 class ReferralQuerySet(models.QuerySet):
@@ -595,27 +504,6 @@ class Referral(QuickChoiceDisplay, models.Model):
         )
 
 
-class EventKind(models.TextChoices):
-    CREATED = "created", _("Created")
-    STAGE_CHANGE = "stage_change", _("Stage change")
-    NOTE = "note", _("Note")
-    CALL = "call", _("Call")
-    EMAIL = "email", _("E-mail")
-    DOCUMENT_RECEIVED = "document_received", _("Document received")
-    ASSIGNMENT = "assignment", _("Assignment")
-    SCREENING = "screening", _("Eligibility check")
-    TARGET = "target", _("Target chosen")
-    MERGE = "merge", _("Merged")
-    TREATMENT_LINE = "treatment_line", _("Treatment line")
-    TASK = "task", _("Task")
-    RECEIPT_CONFIRMED = "receipt_confirmed", _("Receipt confirmed by the hospital")
-    DOCUMENTS_REQUESTED = "documents_requested", _("Documents requested by the hospital")
-    HOSPITAL_DATES = "hospital_dates", _("Hospital dates")
-    PACKET_SENT = "packet_sent", _("Referral packet sent")
-    OUTCOME = "outcome", _("Treatment outcome")
-    FOLLOW_UP = "follow_up", _("Follow-up visit")
-
-
 class ReferralEvent(QuickChoiceDisplay, models.Model):
     referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=24, choices=EventKind.choices)
@@ -651,14 +539,6 @@ class ReferralEvent(QuickChoiceDisplay, models.Model):
         if self.kind == EventKind.STAGE_CHANGE:
             return f"{self.get_from_stage_display()} → {self.get_to_stage_display()}"
         return self.get_kind_display()
-
-
-class ScreeningVerdict(models.TextChoices):
-    """The eligibility engine's verdicts (`eligibility.Verdict`), as stored."""
-
-    ELIGIBLE = "eligible", _("Eligible")
-    NEEDS_INFO = "needs_info", _("Needs info")
-    INELIGIBLE = "ineligible", _("Ineligible")
 
 
 class ScreeningRecord(QuickChoiceDisplay, models.Model):
@@ -745,15 +625,6 @@ class Task(models.Model):
         return self.done_at is not None
 
 
-class DocumentKind(models.TextChoices):
-    CONSENT_FORM = "consent_form", _("Consent form")
-    MEDICAL_RECORD = "medical_record", _("Medical record")
-    LAB_RESULT = "lab_result", _("Lab result")
-    IMAGING_REPORT = "imaging_report", _("Imaging report")
-    REFERRAL_LETTER = "referral_letter", _("Referral letter")
-    OTHER = "other", _("Other")
-
-
 class LeadDocument(QuickChoiceDisplay, models.Model):
     """A consent form or medical record received for a lead. Append-only for coordinators.
 
@@ -792,14 +663,6 @@ class LeadDocument(QuickChoiceDisplay, models.Model):
     def is_erased(self) -> bool:
         """The patient was erased: the file is gone and only kind, type, size and date remain."""
         return not self.file
-
-
-class AccessAction(models.TextChoices):
-    VIEW_LEAD = "view_lead", _("Opened a lead")
-    VIEW_PATIENT = "view_patient", _("Opened a patient")
-    EXPORT = "export", _("Exported data")
-    IMPORT = "import", _("Imported data")
-    VIEW_DOCUMENT = "view_document", _("Downloaded a document")
 
 
 class AccessLog(QuickChoiceDisplay, models.Model):
@@ -844,24 +707,6 @@ class AccessLog(QuickChoiceDisplay, models.Model):
 
 
 # --- referral import ------------------------------------------------------------------------
-
-
-class ImportJobState(models.TextChoices):
-    QUEUED = "queued", _("Waiting for the task worker")
-    VALIDATING = "validating", _("Checking rows")
-    VALIDATED = "validated", _("Checked")
-    IMPORTING = "importing", _("Importing")
-    DONE = "done", _("Imported")
-    FAILED = "failed", _("Failed")
-
-
-# A task of the worker is on it (or should be): the page polls, and offers "Resume" when the
-# worker has been silent too long.
-IMPORT_JOB_RUNNING_STATES = (
-    ImportJobState.QUEUED,
-    ImportJobState.VALIDATING,
-    ImportJobState.IMPORTING,
-)
 
 
 class ImportJob(models.Model):
@@ -999,11 +844,6 @@ class ImportJobRow(models.Model):
 
 # --- after treatment -----------------------------------------------------------------------
 
-# ASTCT consensus grading (Lee et al. 2019): cytokine release syndrome and immune effector
-# cell-associated neurotoxicity syndrome are each graded 0 (none) to 4 (life-threatening).
-GRADE_CHOICES = [(grade, str(grade)) for grade in range(5)]
-FOLLOW_UP_MONTHS = (1, 3, 6, 12)
-
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
     """The same day `months` later, or the month's last day if shorter (31 Jan + 1 → 28 Feb)."""
@@ -1014,9 +854,10 @@ def add_months(day: datetime.date, months: int) -> datetime.date:
 
 def _grade_constraint(field: str, label: str) -> models.CheckConstraint:
     return models.CheckConstraint(
-        condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": 0, f"{field}__lte": 4}),
+        condition=Q(**{f"{field}__isnull": True})
+        | Q(**{f"{field}__gte": 0, f"{field}__lte": GRADE_MAX}),
         name=f"treatment_outcome_{field}_0_to_4",
-        violation_error_message=f"The {label} grade is 0 to 4 (ASTCT).",
+        violation_error_message=f"The {label} grade is 0 to {GRADE_MAX} (ASTCT).",
     )
 
 
@@ -1087,7 +928,10 @@ class FollowUpVisit(models.Model):
     due_on = models.DateField(help_text=_("The infusion date plus the visit's months."))
     done_on = models.DateField(null=True, blank=True)
     sledai_2k = models.PositiveSmallIntegerField(
-        "SLEDAI-2K", null=True, blank=True, validators=[MaxValueValidator(105)]
+        "SLEDAI-2K",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MEASURES["sledai_2k"].high)],
     )
     das28 = models.DecimalField(
         "DAS28",
@@ -1095,13 +939,13 @@ class FollowUpVisit(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
-        validators=[MinValueValidator(0), MaxValueValidator(10)],
+        validators=[MinValueValidator(0), MaxValueValidator(MEASURES["das28"].high)],
     )
     mrss = models.PositiveSmallIntegerField(
-        "mRSS", null=True, blank=True, validators=[MaxValueValidator(51)]
+        "mRSS", null=True, blank=True, validators=[MaxValueValidator(MEASURES["mrss"].high)]
     )
     mg_adl = models.PositiveSmallIntegerField(
-        "MG-ADL", null=True, blank=True, validators=[MaxValueValidator(24)]
+        "MG-ADL", null=True, blank=True, validators=[MaxValueValidator(MEASURES["mg_adl"].high)]
     )
     drug_free_remission = models.BooleanField(
         null=True,

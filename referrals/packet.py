@@ -13,7 +13,8 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 
 from carecrm.text import visible
-from referrals.models import DocumentKind, LeadDocument
+from referrals.models import LeadDocument
+from referrals.vocabulary import MEASURES, DocumentKind
 
 # Generated packets are kept with the lead's documents; they never satisfy a requirement.
 PACKET_FILENAME_PREFIX = "referral-packet-lead-"
@@ -82,7 +83,9 @@ def render_html(context: dict, request: HttpRequest | None = None) -> str:
     """The packet's page. It leaves CareCRM, so it carries no control, bidi or invisible
     character, whatever was stored before the forms cleaned text (in a PDF they print as empty
     boxes; a bidi override would show a name reversed)."""
-    return visible(render_to_string("referrals/packet.html", context, request))
+    return visible(
+        render_to_string("referrals/packet.html", {**context, "measures": MEASURES}, request)
+    )
 
 
 def render_pdf(context: dict) -> bytes:

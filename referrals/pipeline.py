@@ -1,17 +1,18 @@
 """What is legal in the referral pipeline: the transition table and its guards.
 
-Plain Python on plain values, so the rules read as a table and are tested without a database.
-`services.referral_transition` asks `transition_problems()` before it writes anything.
+Plain Python on plain values, so the rules read as a table and are tested without a database:
+no Django model and no clock (the caller passes the day). `services.referral_transition` asks
+`transition_problems()` before it writes anything.
 """
 
 import datetime
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.utils import timezone
-
-from referrals.models import (
+from referrals.vocabulary import (
+    HOSPITAL_OPEN_STAGES,
     OPEN_STAGES,
+    TREATMENT_DATE_STAGES,
     CloseReason,
     HospitalDeclineReason,
     ScreenFailureCriterion,
@@ -59,9 +60,6 @@ LIAISON_MOVES: frozenset[tuple[Stage, Stage]] = frozenset(
         (Stage.SCHEDULED, Stage.TREATED),
     }
 )
-# Stages in which a liaison may propose or set the consult, apheresis and infusion dates.
-CONSULT_DATE_STAGES = frozenset({Stage.REFERRED, Stage.ACCEPTED, Stage.SCHEDULED})
-TREATMENT_DATE_STAGES = frozenset({Stage.ACCEPTED, Stage.SCHEDULED})
 
 
 def role_may_move(role: Role, from_stage: str, to_stage: str) -> bool:
@@ -84,6 +82,8 @@ class TransitionFacts:
     note: str = ""
     hospital_decline_reason: str = ""
     infusion_date: datetime.date | None = None
+    # The day of the move, for the guards that compare dates with it.
+    today: datetime.date | None = None
 
 
 def allowed_targets(stage: Stage) -> list[Stage]:
@@ -170,7 +170,7 @@ def _liaison_problems(source: Stage, target: Stage, facts: TransitionFacts) -> l
     if target == Stage.TREATED:
         if facts.infusion_date is None:
             return ["Set the infusion date before reporting the treatment."]
-        if facts.infusion_date > timezone.localdate():
+        if facts.today and facts.infusion_date > facts.today:
             return ["The infusion date is in the future; report the treatment once it is given."]
     return []
 
@@ -190,7 +190,7 @@ def hospital_date_problems(
     apheresis.
     """
     current = Stage(stage)
-    if current not in CONSULT_DATE_STAGES:
+    if current not in HOSPITAL_OPEN_STAGES:
         return [f"Dates cannot be changed while the referral is “{current.label}”."]
     if (apheresis or infusion) and current not in TREATMENT_DATE_STAGES:
         return ["Apheresis and infusion dates can be set once the referral is accepted."]
@@ -220,18 +220,16 @@ def contact_due_date(received_on: datetime.date) -> datetime.date:
     return day
 
 
-def contact_deadline_cutoff(now: datetime.datetime) -> datetime.datetime:
-    """Leads received before this moment and still new are overdue for first contact.
+def first_day_on_time(today: datetime.date) -> datetime.date:
+    """Leads received before this day and still new are overdue for first contact today.
 
     The inverse of `contact_due_date`, so the queue can filter and sort on it in the database.
     """
-    today = timezone.localdate(now)
     earliest_on_time = today
     while contact_due_date(earliest_on_time - datetime.timedelta(days=1)) >= today:
         earliest_on_time -= datetime.timedelta(days=1)
-    start = datetime.datetime.combine(earliest_on_time, datetime.time.min)
-    return timezone.make_aware(start, timezone.get_current_timezone())
+    return earliest_on_time
 
 
-def is_contact_overdue(stage: str, received_at: datetime.datetime, now: datetime.datetime) -> bool:
-    return stage == Stage.NEW and received_at < contact_deadline_cutoff(now)
+def is_contact_overdue(stage: str, received_on: datetime.date, today: datetime.date) -> bool:
+    return stage == Stage.NEW and received_on < first_day_on_time(today)

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from carecrm.text import multi_line, one_line
 from referrals.forms import PHONE_REGION
-from referrals.models import Patient, Referral, Source
+from referrals.models import Patient, Referral
+from referrals.vocabulary import Source
 from trials.models import Condition
 
 COLUMNS = (

@@ -33,9 +33,6 @@ from django_tasks_db.models import DBTaskResult
 
 from referrals.eligibility import Candidate, Evaluation, PatientFacts, evaluate
 from referrals.models import (
-    OPEN_STAGES,
-    CloseReason,
-    EventKind,
     ImportJob,
     ImportJobRow,
     LeadDocument,
@@ -45,14 +42,20 @@ from referrals.models import (
     Referral,
     ReferralEvent,
     ReferralSnapshot,
-    ScreenFailureCriterion,
     ScreeningRecord,
-    Source,
-    Stage,
     Task,
     TreatmentOutcome,
 )
-from referrals.pipeline import contact_deadline_cutoff
+from referrals.pipeline import first_day_on_time
+from referrals.vocabulary import (
+    HOSPITAL_OPEN_STAGES,
+    OPEN_STAGES,
+    CloseReason,
+    EventKind,
+    ScreenFailureCriterion,
+    Source,
+    Stage,
+)
 from trials.models import Condition, Program, ProgramStatus, Trial, TrialSite, TrialStatus
 
 BOARD_COLUMN_LIMIT = 25
@@ -171,9 +174,15 @@ class QueueFilters:
     only_overdue: bool = False
 
 
-def _urgency(today: datetime.date, now: datetime.datetime) -> Case:
+def _contact_overdue_before(today: datetime.date) -> datetime.datetime:
+    """New leads received before this moment are overdue for first contact today."""
+    start = datetime.datetime.combine(first_day_on_time(today), datetime.time.min)
+    return timezone.make_aware(start, timezone.get_current_timezone())
+
+
+def _urgency(today: datetime.date) -> Case:
     """0 overdue, 1 due today, 2 later: a new lead not contacted in time is overdue too."""
-    contact_overdue = Q(stage=Stage.NEW, created_at__lt=contact_deadline_cutoff(now))
+    contact_overdue = Q(stage=Stage.NEW, created_at__lt=_contact_overdue_before(today))
     return Case(
         When(contact_overdue | Q(next_action_due__lt=today), then=Value(0)),
         When(next_action_due=today, then=Value(1)),
@@ -191,7 +200,7 @@ def queue_for(user: AbstractBaseUser, filters: QueueFilters, page: int = 1) -> l
     """
     now = timezone.now()
     today = timezone.localdate(now)
-    leads = Referral.objects.open().for_coordinator(user).annotate(urgency=_urgency(today, now))
+    leads = Referral.objects.open().for_coordinator(user).annotate(urgency=_urgency(today))
     if filters.stage:
         leads = leads.filter(stage=filters.stage)
     if filters.only_overdue:
@@ -558,11 +567,14 @@ class Period:
         return Q(created_at__gte=self.start, created_at__lt=self.end)
 
 
-def _overdue(today: datetime.date, now: datetime.datetime, prefix: str = "") -> Q:
+def _overdue(today: datetime.date, prefix: str = "") -> Q:
     return ~Q(**{f"{prefix}stage": Stage.CLOSED}) & (
         Q(**{f"{prefix}next_action_due__lt": today})
         | Q(
-            **{f"{prefix}stage": Stage.NEW, f"{prefix}created_at__lt": contact_deadline_cutoff(now)}
+            **{
+                f"{prefix}stage": Stage.NEW,
+                f"{prefix}created_at__lt": _contact_overdue_before(today),
+            }
         )
     )
 
@@ -586,7 +598,7 @@ def dashboard_kpis(now: datetime.datetime) -> dict[str, int]:
     leads = Referral.objects.filter(is_open | Q(created_at__gte=week_start)).aggregate(
         open_leads=Count("id", filter=is_open),
         new_this_week=Count("id", filter=Q(created_at__gte=week_start)),
-        overdue=Count("id", filter=_overdue(today, now)),
+        overdue=Count("id", filter=_overdue(today)),
     )
     milestones = ReferralEvent.objects.filter(
         kind=EventKind.STAGE_CHANGE, to_stage__in=[Stage.REFERRED, Stage.TREATED]
@@ -602,9 +614,6 @@ def dashboard_kpis(now: datetime.datetime) -> dict[str, int]:
         **{name: value or 0 for name, value in leads.items()},
         **{name: value or 0 for name, value in milestones.items()},
     }
-
-
-FUNNEL_STAGES = [stage for stage in Stage if stage != Stage.CLOSED]
 
 
 @dataclass(frozen=True)
@@ -627,14 +636,14 @@ def dashboard_funnel(period: Period) -> list[FunnelStep]:
         .annotate(n=Count("referral", distinct=True))
         .order_by()
     )
-    counts = [received] + [reached.get(stage, 0) for stage in FUNNEL_STAGES[1:]]
+    counts = [received] + [reached.get(stage, 0) for stage in OPEN_STAGES[1:]]
     return [
         FunnelStep(
             stage=stage,
             reached=count,
             conversion=None if index == 0 or not counts[index - 1] else count / counts[index - 1],
         )
-        for index, (stage, count) in enumerate(zip(FUNNEL_STAGES, counts, strict=True))
+        for index, (stage, count) in enumerate(zip(OPEN_STAGES, counts, strict=True))
     ]
 
 
@@ -760,7 +769,7 @@ def dashboard_workload(now: datetime.datetime) -> list[User]:
     return list(
         coordinators().annotate(
             open_leads=_open_leads_of(OuterRef("pk")),
-            overdue_leads=_open_leads_of(OuterRef("pk"), _overdue(today, now)),
+            overdue_leads=_open_leads_of(OuterRef("pk"), _overdue(today)),
         )
     )
 
@@ -1000,7 +1009,6 @@ PRE_REFERRAL_STAGES = (
     Stage.SCREENING,
     Stage.ELIGIBLE,
 )
-HOSPITAL_OPEN_STAGES = (Stage.REFERRED, Stage.ACCEPTED, Stage.SCHEDULED)
 HOSPITAL_PAGE_SIZE = 50
 
 

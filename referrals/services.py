@@ -20,11 +20,7 @@ from django.utils import timezone
 
 from referrals import documents, pipeline, selectors, tasks
 from referrals.models import (
-    FOLLOW_UP_MONTHS,
     AccessLog,
-    CloseReason,
-    DocumentKind,
-    EventKind,
     FollowUpVisit,
     ImportJob,
     LeadDocument,
@@ -34,11 +30,23 @@ from referrals.models import (
     ReferralEvent,
     ReferralSnapshot,
     ScreeningRecord,
-    Source,
-    Stage,
     Task,
     TreatmentOutcome,
     add_months,
+)
+from referrals.vocabulary import (
+    FOLLOW_UP_MONTHS,
+    FOLLOW_UP_STAGES,
+    GRADE_MAX,
+    GRADES,
+    HOSPITAL_OPEN_STAGES,
+    MEASURES,
+    NOTE_KINDS,
+    CloseReason,
+    DocumentKind,
+    EventKind,
+    Source,
+    Stage,
 )
 from trials.models import Condition, Program, ProgramStatus, Therapy, Trial, TrialStatus
 
@@ -194,6 +202,7 @@ def referral_transition(
         note=note,
         hospital_decline_reason=hospital_decline_reason,
         infusion_date=scheduled_for or current.scheduled_for,
+        today=timezone.localdate(),
     )
     problems = pipeline.transition_problems(from_stage, to_stage, facts, role)
     if not problems and role == pipeline.Role.LIAISON and scheduled_for:
@@ -358,9 +367,6 @@ def referral_set_next_action(
     current.next_action, current.next_action_due = next_action.strip(), next_action_due
     _save_new_version(current)
     return current
-
-
-NOTE_KINDS = (EventKind.NOTE, EventKind.CALL, EventKind.EMAIL, EventKind.DOCUMENT_RECEIVED)
 
 
 @transaction.atomic
@@ -935,11 +941,6 @@ def referral_packet_send(
     return document
 
 
-FOLLOW_UP_STAGES = (Stage.TREATED, Stage.FOLLOW_UP)
-# What a follow-up visit can record, with the range each measure is scored on.
-VISIT_MEASURES = {"sledai_2k": (0, 105), "das28": (0, 10), "mrss": (0, 51), "mg_adl": (0, 24)}
-
-
 def _require_treated(referral: Referral) -> None:
     if referral.stage not in FOLLOW_UP_STAGES:
         raise ReferralError(
@@ -959,9 +960,9 @@ def _date_problems(label: str, day: datetime.date | None, infusion: datetime.dat
 
 
 def _grade_problems(label: str, grade) -> list[str]:
-    if grade is None or (isinstance(grade, int) and 0 <= grade <= 4):
+    if grade is None or (isinstance(grade, int) and grade in GRADES):
         return []
-    return [f"The {label} grade must be 0 to 4 (ASTCT grading); {grade} is not a grade."]
+    return [f"The {label} grade must be 0 to {GRADE_MAX} (ASTCT grading); {grade} is not a grade."]
 
 
 def _refuse(problems: list[str]) -> None:
@@ -1107,10 +1108,11 @@ def follow_up_visit_record(
     problems = _date_problems("visit date", done_on, visit.outcome.infusion_date)
     values = {"sledai_2k": sledai_2k, "das28": das28, "mrss": mrss, "mg_adl": mg_adl}
     for name, value in values.items():
-        low, high = VISIT_MEASURES[name]
-        if value is not None and not low <= value <= high:
-            label = FollowUpVisit._meta.get_field(name).verbose_name
-            problems.append(f"{label} is scored {low} to {high}; {value} is out of range.")
+        measure = MEASURES[name]
+        if value is not None and not 0 <= value <= measure.high:
+            problems.append(
+                f"{measure.label} is scored 0 to {measure.high}; {value} is out of range."
+            )
     _refuse(problems)
     was_done = visit.is_done
     visit.done_on, visit.drug_free_remission, visit.notes = done_on, drug_free_remission, notes
@@ -1213,7 +1215,7 @@ def hospital_request_documents(
     """The hospital needs more before it decides: a timeline event with its message and a task
     for the coordinator, due in two working days."""
     current = _liaison_locked(referral, by)
-    if current.stage not in selectors.HOSPITAL_OPEN_STAGES:
+    if current.stage not in HOSPITAL_OPEN_STAGES:
         raise ReferralError("Documents can be requested while the referral is open.")
     if not message.strip():
         raise ReferralError("Say which documents the hospital needs.")

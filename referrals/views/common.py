@@ -11,7 +11,8 @@ from django.shortcuts import get_object_or_404, redirect
 
 from carecrm.client import client_ip
 from referrals import selectors, services
-from referrals.models import AccessAction, LeadDocument, Referral
+from referrals.models import LeadDocument, Referral
+from referrals.vocabulary import AccessAction
 
 
 def staff_page(permission: str) -> Callable:

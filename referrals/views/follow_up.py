@@ -13,6 +13,7 @@ from referrals.forms import FollowUpVisitForm, TreatmentOutcomeForm
 from referrals.models import FollowUpVisit, Referral
 from referrals.views.common import _get_referral_for_staff, staff_page
 from referrals.views.lead import _act
+from referrals.vocabulary import FOLLOW_UP_STAGES
 
 
 def follow_up_context(request: HttpRequest, referral: Referral) -> dict:
@@ -34,7 +35,7 @@ def follow_up_context(request: HttpRequest, referral: Referral) -> dict:
     return {
         "outcome": outcome,
         "visits": visits,
-        "follow_up_open": referral.stage in services.FOLLOW_UP_STAGES,
+        "follow_up_open": referral.stage in FOLLOW_UP_STAGES,
         "outcome_form": TreatmentOutcomeForm(auto_id="outcome_%s", initial=outcome_initial),
         "visit_to_record": visit,
         "visit_form": _visit_form(visit) if visit else None,

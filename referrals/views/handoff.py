@@ -13,8 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 from carecrm.client import client_ip
 from referrals import fhir, packet, selectors, services
 from referrals.forms import PacketSendForm
-from referrals.models import AccessAction, Referral
+from referrals.models import Referral
 from referrals.views.common import _get_referral_for_staff, page_context, staff_page
+from referrals.vocabulary import AccessAction
 
 
 def _log(request: HttpRequest, referral: Referral, detail: str) -> None:

@@ -26,13 +26,20 @@ from referrals.forms import (
     HospitalTreatedForm,
     VersionedForm,
 )
-from referrals.models import AccessAction, CloseReason, Referral, Stage
+from referrals.models import Referral
 from referrals.views.common import (
     _get_referral_for_staff,
     document_download,
     form_action,
     liaison_page,
     page_context,
+)
+from referrals.vocabulary import (
+    HOSPITAL_OPEN_STAGES,
+    TREATMENT_DATE_STAGES,
+    AccessAction,
+    CloseReason,
+    Stage,
 )
 
 
@@ -117,9 +124,9 @@ def _render_referral(request: HttpRequest, referral: Referral, **bound: forms.Fo
         "can_confirm": stage == Stage.REFERRED and not referral.receipt_confirmed_at,
         "can_decide": stage == Stage.REFERRED,
         "can_decline": pipeline.role_may_move(pipeline.Role.LIAISON, stage, Stage.CLOSED),
-        "can_request": stage in selectors.HOSPITAL_OPEN_STAGES,
-        "can_set_dates": stage in pipeline.CONSULT_DATE_STAGES,
-        "can_set_treatment_dates": stage in pipeline.TREATMENT_DATE_STAGES,
+        "can_request": stage in HOSPITAL_OPEN_STAGES,
+        "can_set_dates": stage in HOSPITAL_OPEN_STAGES,
+        "can_set_treatment_dates": stage in TREATMENT_DATE_STAGES,
         "can_report_treated": stage == Stage.SCHEDULED,
         "declined_by_hospital": referral.close_reason == CloseReason.DECLINED_BY_HOSPITAL,
         "receipt_form": VersionedForm(initial=versioned, auto_id="receipt_%s"),

@@ -31,7 +31,7 @@ from referrals.forms import (
     TransitionForm,
     TreatmentLineForm,
 )
-from referrals.models import AccessAction, PriorTreatmentLine, Referral, Task
+from referrals.models import PriorTreatmentLine, Referral, Task
 from referrals.views.common import (
     _get_referral_for_staff,
     document_download,
@@ -39,6 +39,7 @@ from referrals.views.common import (
     page_context,
     staff_page,
 )
+from referrals.vocabulary import AccessAction
 from trials.models import Program, Trial
 
 

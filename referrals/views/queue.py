@@ -1,3 +1,5 @@
+import datetime
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,7 +23,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     leads = selectors.queue_for(request.user, filters, page=page)
     now = timezone.now()
     today = timezone.localdate(now)
-    rows = [{"lead": lead, "sla": _sla(lead, today, now)} for lead in leads[:QUEUE_PAGE_SIZE]]
+    rows = [{"lead": lead, "sla": _sla(lead, today)} for lead in leads[:QUEUE_PAGE_SIZE]]
     query = request.GET.copy()
     query.pop("page", None)
     tasks = selectors.open_tasks_for(request.user)
@@ -50,8 +52,8 @@ def _open_tasks_url(user) -> str:
     return f"{reverse('admin:referrals_task_changelist')}?{query}"
 
 
-def _sla(lead, today, now) -> str:
-    if pipeline.is_contact_overdue(lead.stage, lead.created_at, now):
+def _sla(lead, today: datetime.date) -> str:
+    if pipeline.is_contact_overdue(lead.stage, timezone.localdate(lead.created_at), today):
         return "not contacted"
     if lead.next_action_due and lead.next_action_due < today:
         return "overdue"

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from referrals import fhir, selectors, services
-from referrals.models import AccessAction, Referral
+from referrals.models import Referral
+from referrals.vocabulary import AccessAction
 
 
 class Command(BaseCommand):

@@ -3,7 +3,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from referrals import selectors, services
-from referrals.models import AccessAction, Patient
+from referrals.models import Patient
+from referrals.vocabulary import AccessAction
 
 
 class Command(BaseCommand):
