@@ -159,6 +159,18 @@ def referral_update(
     return current
 
 
+@dataclass(frozen=True)
+class _Move:
+    """What a stage move carries besides its stage; each public move fills in its own part."""
+
+    close_reason: str = ""
+    close_detail: str = ""
+    screen_failure_criterion: str = ""
+    note: str = ""
+    scheduled_for: datetime.date | None = None
+    hospital_decline_reason: str = ""
+
+
 @transaction.atomic
 def referral_transition(
     *,
@@ -171,22 +183,93 @@ def referral_transition(
     screen_failure_criterion: str = "",
     note: str = "",
     scheduled_for: datetime.date | None = None,
-    role: str = pipeline.Role.COORDINATOR,
-    hospital_decline_reason: str = "",
-    notify_coordinator: bool = True,
 ) -> Referral:
     """Move a lead to another stage if the pipeline allows it, with its timeline event.
 
-    `role` says who moves it; a hospital liaison always moves as one, only the moves in
-    `pipeline.LIAISON_MOVES` and only on a lead referred to their hospital. A hospital's move
-    tells the coordinator (an e-mail task after commit, unless `notify_coordinator` is off
-    because the caller sends one for several events, and the queue's badge). Moving to
-    "referred" takes the `ReferralSnapshot` the hospital will read.
+    The coordinator's move, from the lead page or the board, including the hospital's moves a
+    coordinator records when the hospital answers by phone. A hospital liaison calling it moves
+    as a liaison: only the moves in `pipeline.LIAISON_MOVES`, only on a lead referred to their
+    hospital. Moving to "referred" takes the `ReferralSnapshot` the hospital will read.
     """
-    role = _role_of(by, role)
+    role = _role_of(by)
     current = _locked(referral, expected_version)
     if role == pipeline.Role.LIAISON:
         _check_liaison_scope(current, by)
+    move = _Move(
+        close_reason=close_reason,
+        close_detail=close_detail,
+        screen_failure_criterion=screen_failure_criterion,
+        note=note,
+        scheduled_for=scheduled_for,
+    )
+    return _stage_move(current, to_stage=to_stage, by=by, role=role, move=move)[0]
+
+
+@transaction.atomic
+def hospital_accept(
+    *, referral: Referral, by: AbstractBaseUser | None, expected_version: int, note: str = ""
+) -> Referral:
+    """The hospital accepts the referral; the coordinator is told."""
+    current = _liaison_locked(referral, by, expected_version)
+    return _stage_move(
+        current, to_stage=Stage.ACCEPTED, by=by, role=pipeline.Role.LIAISON, move=_Move(note=note)
+    )[0]
+
+
+@transaction.atomic
+def hospital_decline(
+    *,
+    referral: Referral,
+    by: AbstractBaseUser | None,
+    expected_version: int,
+    reason: str,
+    detail: str = "",
+) -> Referral:
+    """The hospital declines the referral, saying why; the lead closes and the coordinator is
+    told."""
+    current = _liaison_locked(referral, by, expected_version)
+    move = _Move(
+        close_reason=CloseReason.DECLINED_BY_HOSPITAL,
+        close_detail=detail,
+        hospital_decline_reason=reason,
+    )
+    return _stage_move(
+        current, to_stage=Stage.CLOSED, by=by, role=pipeline.Role.LIAISON, move=move
+    )[0]
+
+
+@transaction.atomic
+def hospital_report_treatment(
+    *,
+    referral: Referral,
+    by: AbstractBaseUser | None,
+    expected_version: int,
+    infusion_date: datetime.date,
+    note: str = "",
+) -> Referral:
+    """The hospital reports the infusion given on `infusion_date`; the coordinator is told."""
+    current = _liaison_locked(referral, by, expected_version)
+    move = _Move(note=note, scheduled_for=infusion_date)
+    return _stage_move(
+        current, to_stage=Stage.TREATED, by=by, role=pipeline.Role.LIAISON, move=move
+    )[0]
+
+
+def _stage_move(
+    current: Referral,
+    *,
+    to_stage: str,
+    by: AbstractBaseUser | None,
+    role: pipeline.Role,
+    move: _Move,
+    notify_coordinator: bool = True,
+) -> tuple[Referral, ReferralEvent]:
+    """The move itself, on a row the caller has locked and whose scope it has checked.
+
+    A hospital's move tells the coordinator (an e-mail task after commit, unless
+    `notify_coordinator` is off because the caller tells them of several events at once, and
+    the queue's badge).
+    """
     from_stage = current.stage
     if pipeline.is_reopen(from_stage, to_stage):
         to_stage = _stage_before_closing(current)
@@ -195,23 +278,23 @@ def referral_transition(
         has_eligible_screening=selectors.lead_has_eligible_screening(current),
         target_label=target_label,
         target_is_open=target_is_open,
-        scheduled_for_set=bool(scheduled_for or current.scheduled_for),
-        close_reason=close_reason,
-        close_detail=close_detail,
-        screen_failure_criterion=screen_failure_criterion,
-        note=note,
-        hospital_decline_reason=hospital_decline_reason,
-        infusion_date=scheduled_for or current.scheduled_for,
+        scheduled_for_set=bool(move.scheduled_for or current.scheduled_for),
+        close_reason=move.close_reason,
+        close_detail=move.close_detail,
+        screen_failure_criterion=move.screen_failure_criterion,
+        note=move.note,
+        hospital_decline_reason=move.hospital_decline_reason,
+        infusion_date=move.scheduled_for or current.scheduled_for,
         today=timezone.localdate(),
     )
     problems = pipeline.transition_problems(from_stage, to_stage, facts, role)
-    if not problems and role == pipeline.Role.LIAISON and scheduled_for:
+    if not problems and role == pipeline.Role.LIAISON and move.scheduled_for:
         problems = pipeline.hospital_date_problems(
             stage=from_stage,
             referred_on=_referred_on(current),
             consult=current.consult_date,
             apheresis=current.apheresis_date,
-            infusion=scheduled_for,
+            infusion=move.scheduled_for,
         )
     if problems:
         raise ReferralError(" ".join(problems))
@@ -220,16 +303,16 @@ def referral_transition(
     current.stage = to_stage
     current.stage_changed_at = now
     if to_stage == Stage.CLOSED:
-        current.close_reason, current.close_detail = close_reason, close_detail.strip()
-        if close_reason == CloseReason.SCREEN_FAILED:
-            current.screen_failure_criterion = screen_failure_criterion
+        current.close_reason, current.close_detail = move.close_reason, move.close_detail.strip()
+        if move.close_reason == CloseReason.SCREEN_FAILED:
+            current.screen_failure_criterion = move.screen_failure_criterion
         current.next_action, current.next_action_due = "", None
     elif from_stage == Stage.CLOSED:
         current.close_reason, current.close_detail = "", ""
         current.screen_failure_criterion = ""
-    if scheduled_for:
-        current.scheduled_for = scheduled_for
-    _hospital_side_on_move(current, from_stage, to_stage, now, hospital_decline_reason)
+    if move.scheduled_for:
+        current.scheduled_for = move.scheduled_for
+    _hospital_side_on_move(current, from_stage, to_stage, now, move.hospital_decline_reason)
     if role == pipeline.Role.LIAISON:
         current.hospital_update_at = now
     _save_new_version(current)
@@ -242,7 +325,7 @@ def referral_transition(
             taken_by=by,
             taken_at=now,
         )
-    body = note.strip()
+    body = move.note.strip()
     if to_stage == Stage.CLOSED:
         body = " — ".join(
             filter(
@@ -251,7 +334,7 @@ def referral_transition(
                     current.get_close_reason_display(),
                     current.get_screen_failure_criterion_display(),
                     current.get_hospital_decline_reason_display(),
-                    close_detail.strip(),
+                    move.close_detail.strip(),
                     body,
                 ],
             )
@@ -263,7 +346,7 @@ def referral_transition(
     )
     if role == pipeline.Role.LIAISON and notify_coordinator:
         _notify_coordinator(current, [event])
-    return current
+    return current, event
 
 
 def _hospital_side_on_move(
@@ -1146,11 +1229,11 @@ def follow_up_visit_record(
 # scheduling and reporting the treatment are stage moves through `referral_transition`.
 
 
-def _role_of(by: AbstractBaseUser | None, role: str) -> pipeline.Role:
-    """A liaison always acts as one, whatever the caller says."""
+def _role_of(by: AbstractBaseUser | None) -> pipeline.Role:
+    """A liaison always moves as one."""
     if by is not None and selectors.is_liaison(by):
         return pipeline.Role.LIAISON
-    return pipeline.Role(role)
+    return pipeline.Role.COORDINATOR
 
 
 def _check_liaison_scope(referral: Referral, by: AbstractBaseUser | None) -> None:
@@ -1287,15 +1370,15 @@ def hospital_set_dates(
     _save_new_version(current)
     events = [_event(current, EventKind.HOSPITAL_DATES, by, _describe_dates(current))]
     if current.stage == Stage.ACCEPTED and infusion_date:
-        current = referral_transition(
-            referral=current,
+        current, scheduled = _stage_move(
+            current,
             to_stage=Stage.SCHEDULED,
             by=by,
-            expected_version=current.version,
             role=pipeline.Role.LIAISON,
+            move=_Move(),
             notify_coordinator=False,
         )
-        events.append(current.events.order_by("-id").first())
+        events.append(scheduled)
     _notify_coordinator(current, events)
     return current
 

@@ -204,13 +204,8 @@ def hospital_accept(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
 
     def accept(data: dict) -> str:
-        services.referral_transition(
-            referral=referral,
-            to_stage=Stage.ACCEPTED,
-            by=request.user,
-            expected_version=data["version"],
-            note=data["note"],
-            role=pipeline.Role.LIAISON,
+        services.hospital_accept(
+            referral=referral, by=request.user, expected_version=data["version"], note=data["note"]
         )
         return "Referral accepted; the coordinator has been told."
 
@@ -224,15 +219,12 @@ def hospital_decline(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
 
     def decline(data: dict) -> str:
-        services.referral_transition(
+        services.hospital_decline(
             referral=referral,
-            to_stage=Stage.CLOSED,
             by=request.user,
             expected_version=data["version"],
-            close_reason=CloseReason.DECLINED_BY_HOSPITAL,
-            close_detail=data["detail"],
-            hospital_decline_reason=data["reason"],
-            role=pipeline.Role.LIAISON,
+            reason=data["reason"],
+            detail=data["detail"],
         )
         return "Referral declined; the coordinator has been told."
 
@@ -268,14 +260,12 @@ def hospital_treated(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _get_referral_for_staff(request, pk)
 
     def report(data: dict) -> str:
-        services.referral_transition(
+        services.hospital_report_treatment(
             referral=referral,
-            to_stage=Stage.TREATED,
             by=request.user,
             expected_version=data["version"],
-            scheduled_for=data["infusion_date"],
+            infusion_date=data["infusion_date"],
             note=data["note"],
-            role=pipeline.Role.LIAISON,
         )
         return "Treatment reported; the coordinator has been told."
 
