@@ -17,7 +17,7 @@ from unfold.utils import display_for_label
 
 from carecrm.client import client_ip
 from carecrm.forms import CleanTextForm, CleanTextModelForm
-from referrals import admin_import, exports, selectors, services
+from referrals import access, admin_import, exports, selectors, services
 from referrals.models import (
     AccessAction,
     AccessLog,
@@ -493,7 +493,7 @@ class ReferralAdmin(NeverDeleteMixin, ChangelistExportMixin, SimpleHistoryAdmin,
     def get_queryset(self, request):
         # Object-level scope in the one place that decides it (a liaison sees only referrals sent
         # to their hospital); the list, the exports and the change pages all read this.
-        return selectors.referrals_visible_to(request.user, super().get_queryset(request))
+        return access.referrals_visible_to(request.user, super().get_queryset(request))
 
     def view_on_site(self, obj: Referral) -> str:
         # The lead page itself, which applies the user's scope (carecrm/urls.py drops the
@@ -666,7 +666,7 @@ class LiaisonProfileAdmin(ModelAdmin):
 
     def save_model(self, request, obj: LiaisonProfile, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        obj.user.groups.add(Group.objects.get(name=selectors.LIAISON_GROUP))
+        obj.user.groups.add(Group.objects.get(name=access.LIAISON_GROUP))
 
 
 @admin.register(ReferralSnapshot)

@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
 
-from referrals import selectors
+from referrals import access, selectors
 from referrals.eligibility import Candidate, Verdict, evaluate
 from referrals.models import (
     LiaisonProfile,
@@ -26,6 +26,7 @@ from referrals.models import (
 )
 from referrals.vocabulary import (
     OPEN_STAGES,
+    PRE_REFERRAL_STAGES,
     BestResponse,
     CloseReason,
     EventKind,
@@ -182,7 +183,7 @@ def demo_liaisons_ensure() -> list[DemoLiaison]:
     hospitals = {
         h.name: h for h in Hospital.objects.filter(name__in=[d.hospital for d in DEMO_LIAISONS])
     }
-    group = Group.objects.get(name=selectors.LIAISON_GROUP)
+    group = Group.objects.get(name=access.LIAISON_GROUP)
     created_for = []
     for login in DEMO_LIAISONS:
         hospital = hospitals.get(login.hospital)
@@ -244,7 +245,7 @@ def demo_hospital_side_seed(*, rng: random.Random) -> int:
             target_program__isnull=False,
             referred_at__isnull=True,
         )
-        .exclude(stage__in=selectors.PRE_REFERRAL_STAGES)
+        .exclude(stage__in=PRE_REFERRAL_STAGES)
         .select_related("target_program__hospital", "assigned_to")
         .order_by("pk")
     )

@@ -994,7 +994,7 @@ class LiaisonProfile(models.Model):
     """A hospital liaison: a staff user who sees and answers the referrals sent to one hospital.
 
     With no programs chosen the liaison covers every program of the hospital; otherwise only the
-    chosen ones. `selectors.referrals_visible_to` is the one place this scope is applied.
+    chosen ones. `access.referrals_visible_to` is the one place this scope is applied.
     """
 
     user = models.OneToOneField(

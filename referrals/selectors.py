@@ -31,12 +31,12 @@ from django.db.models.functions import Coalesce, Lower, RowNumber, TruncDate
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from referrals.access import referrals_visible_to
 from referrals.eligibility import Candidate, Evaluation, PatientFacts, evaluate
 from referrals.models import (
     ImportJob,
     ImportJobRow,
     LeadDocument,
-    LiaisonProfile,
     Patient,
     PriorTreatmentLine,
     Referral,
@@ -996,81 +996,9 @@ def closed_leads_past_retention(cutoff: datetime.datetime) -> QuerySet[Patient]:
 
 
 # --- the hospital side -------------------------------------------------------------------
-# Which referrals a user may see is decided here and only here: the liaison pages, the one
-# access helper of the staff pages (`_get_referral_for_staff`) and the referral admin's
-# `get_queryset` all go through `referrals_visible_to`.
+# Which referrals a liaison may see is decided in `referrals.access`.
 
-LIAISON_PERMISSION = "referrals.work_hospital_referrals"
-LIAISON_GROUP = "Hospital liaison"
-PRE_REFERRAL_STAGES = (
-    Stage.NEW,
-    Stage.CONTACTED,
-    Stage.RECORDS_REQUESTED,
-    Stage.SCREENING,
-    Stage.ELIGIBLE,
-)
 HOSPITAL_PAGE_SIZE = 50
-
-
-def is_liaison(user: AbstractBaseUser) -> bool:
-    """A hospital liaison: holds the liaison permission (superusers hold every permission, so
-    they are never taken for one). Reads the permission cache, so it costs no query."""
-    return (
-        user.is_authenticated
-        and user.is_active
-        and not user.is_superuser
-        and user.has_perm(LIAISON_PERMISSION)
-    )
-
-
-def liaison_profile_of(user: AbstractBaseUser) -> LiaisonProfile | None:
-    """The user's liaison profile with its programs, cached on the user for the request."""
-    if not hasattr(user, "_liaison_profile_cache"):
-        user._liaison_profile_cache = (
-            LiaisonProfile.objects.select_related("hospital")
-            .prefetch_related("programs")
-            .filter(user_id=user.pk)
-            .first()
-        )
-    return user._liaison_profile_cache
-
-
-def _liaison_scope(profile: LiaisonProfile) -> Q:
-    """Referrals sent to the liaison's hospital (or chosen programs) and not withdrawn.
-
-    Sent means: referred at some point (`referred_at`, cleared if the coordinator withdraws the
-    referral), past the pre-referral stages, and a snapshot exists for the very program it now
-    targets, so a lead whose target was changed after referral is not shown to the new hospital.
-    """
-    sent_to_target = ReferralSnapshot.objects.filter(
-        referral=OuterRef("pk"), program=OuterRef("target_program")
-    )
-    scope = Q(target_program__hospital_id=profile.hospital_id)
-    program_ids = [program.pk for program in profile.programs.all()]
-    if program_ids:
-        scope &= Q(target_program_id__in=program_ids)
-    return (
-        scope
-        & Q(referred_at__isnull=False)
-        & ~Q(stage__in=PRE_REFERRAL_STAGES)
-        & Q(Exists(sent_to_target))
-    )
-
-
-def referrals_visible_to(
-    user: AbstractBaseUser, queryset: QuerySet[Referral] | None = None
-) -> QuerySet[Referral]:
-    """The referrals `user` may see: a liaison only those sent to their hospital, anyone who may
-    view referrals all of them, everybody else none."""
-    leads = Referral.objects.all() if queryset is None else queryset
-    if not user.is_authenticated or not user.is_active:
-        return leads.none()
-    if is_liaison(user):
-        profile = liaison_profile_of(user)
-        return leads.none() if profile is None else leads.filter(_liaison_scope(profile))
-    if user.has_perm("referrals.view_referral"):
-        return leads
-    return leads.none()
 
 
 def referral_snapshot_data(referral: Referral) -> dict:

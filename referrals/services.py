@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import CharField, DateTimeField, IntegerField, Value
 from django.utils import timezone
 
-from referrals import documents, pipeline, selectors, tasks
+from referrals import access, documents, pipeline, selectors, tasks
 from referrals.models import (
     AccessLog,
     FollowUpVisit,
@@ -191,7 +191,7 @@ def referral_transition(
     as a liaison: only the moves in `pipeline.LIAISON_MOVES`, only on a lead referred to their
     hospital. Moving to "referred" takes the `ReferralSnapshot` the hospital will read.
     """
-    role = _role_of(by)
+    role = access.role_of(by)
     current = _locked(referral, expected_version)
     if role == pipeline.Role.LIAISON:
         _check_liaison_scope(current, by)
@@ -1226,23 +1226,16 @@ def follow_up_visit_record(
 # What a hospital liaison does on a referral sent to their hospital. Every action checks the
 # liaison's scope, writes a timeline event, marks the lead for the coordinator's queue and
 # queues an e-mail to the coordinator once the transaction commits. Accepting, declining,
-# scheduling and reporting the treatment are stage moves through `referral_transition`.
-
-
-def _role_of(by: AbstractBaseUser | None) -> pipeline.Role:
-    """A liaison always moves as one."""
-    if by is not None and selectors.is_liaison(by):
-        return pipeline.Role.LIAISON
-    return pipeline.Role.COORDINATOR
+# scheduling and reporting the treatment are stage moves through `_stage_move`.
 
 
 def _check_liaison_scope(referral: Referral, by: AbstractBaseUser | None) -> None:
-    if by is None or not selectors.referrals_visible_to(by).filter(pk=referral.pk).exists():
+    if not access.may_see_referral(by, referral):
         raise ReferralError(f"Lead #{referral.pk} was not referred to your hospital.")
 
 
 def _hospital_of(by: AbstractBaseUser | None) -> str:
-    profile = selectors.liaison_profile_of(by) if by is not None else None
+    profile = access.liaison_profile_of(by) if by is not None else None
     return profile.hospital.name if profile else "the hospital"
 
 
@@ -1260,7 +1253,7 @@ def _notify_coordinator(referral: Referral, events: list[ReferralEvent]) -> None
 def _liaison_locked(
     referral: Referral, by: AbstractBaseUser | None, expected_version: int | None = None
 ) -> Referral:
-    if by is None or not selectors.is_liaison(by):
+    if by is None or not access.is_liaison(by):
         raise ReferralError("Only a hospital liaison can do this.")
     if expected_version is None:
         current = Referral.objects.select_for_update().get(pk=referral.pk)

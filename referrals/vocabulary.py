@@ -75,6 +75,14 @@ class Stage(models.TextChoices):
 
 OPEN_STAGES = tuple(stage for stage in Stage if stage != Stage.CLOSED)
 
+# Before the lead is referred: no hospital sees it.
+PRE_REFERRAL_STAGES = (
+    Stage.NEW,
+    Stage.CONTACTED,
+    Stage.RECORDS_REQUESTED,
+    Stage.SCREENING,
+    Stage.ELIGIBLE,
+)
 # Sent to a hospital and waiting on it: its liaison's open list, its answers (receipt, documents
 # asked for) and its dates (consult, apheresis, infusion).
 HOSPITAL_OPEN_STAGES = (Stage.REFERRED, Stage.ACCEPTED, Stage.SCHEDULED)

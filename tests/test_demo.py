@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.test import RequestFactory
 from django.utils import timezone
 
-from referrals import selectors
+from referrals import access
 from referrals.demo import DEMO_LIAISONS
 from referrals.models import (
     Patient,
@@ -78,7 +78,7 @@ def test_it_seeds_a_liaison_per_hospital_and_the_hospital_side_of_referred_leads
         user = authenticate(request, username=liaison.username, password="carecrm-liaison")
         assert user is not None
         assert user.liaison_profile.hospital.name == liaison.hospital
-    sheba = selectors.referrals_visible_to(User.objects.get(username="liaison-sheba"))
+    sheba = access.referrals_visible_to(User.objects.get(username="liaison-sheba"))
     assert sheba.count() >= 10
     assert {r.target_program.hospital.name for r in sheba} == {"Sheba Medical Center"}
     assert sheba.filter(stage=Stage.REFERRED, receipt_confirmed_at__isnull=False).exists()

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from referrals import pipeline, selectors, services, tasks
+from referrals import access, pipeline, selectors, services, tasks
 from referrals.models import (
     AccessLog,
     CloseReason,
@@ -236,7 +236,7 @@ def test_it_scopes_the_admin_and_the_lead_helper_to_the_hospital_even_with_extra
     assert (other.status_code, other["Location"]) == (302, reverse("admin:index"))  # "no such"
     assert b"".join(export.streaming_content).decode("utf-8-sig").count("\n") == 2
     assert client.get(reverse("referrals:lead", args=[lead.pk])).status_code == 403
-    assert list(selectors.referrals_visible_to(liaison)) == [lead]
+    assert list(access.referrals_visible_to(liaison)) == [lead]
 
 
 def test_it_limits_a_liaison_to_the_programs_chosen_for_them(
@@ -246,7 +246,7 @@ def test_it_limits_a_liaison_to_the_programs_chosen_for_them(
     other = referred_lead(other_program, coordinator=coordinator)
     cd19_only = make_liaison("liaison-cd19", hospital, programs=[program])
 
-    assert list(selectors.referrals_visible_to(cd19_only)) == [lead]
+    assert list(access.referrals_visible_to(cd19_only)) == [lead]
     client.force_login(cd19_only)
     assert client.get(_url("referral", other)).status_code == 404
 
@@ -259,16 +259,16 @@ def test_it_hides_a_lead_whose_target_changed_after_it_was_sent(
         referral=lead, changed_fields=["target_program"], expected_version=2, by=coordinator
     )
 
-    assert list(selectors.referrals_visible_to(liaison)) == []
-    assert list(selectors.referrals_visible_to(liaison_b)) == []  # never sent to hospital B
+    assert list(access.referrals_visible_to(liaison)) == []
+    assert list(access.referrals_visible_to(liaison_b)) == []  # never sent to hospital B
 
 
 def test_it_shows_nothing_to_users_without_a_role_or_a_profile(client, hospital, lead):
     nobody = UserFactory(username="nobody")
     orphan = UserFactory(username="orphan", role="Hospital liaison")  # no profile yet
 
-    assert list(selectors.referrals_visible_to(nobody)) == []
-    assert list(selectors.referrals_visible_to(orphan)) == []
+    assert list(access.referrals_visible_to(nobody)) == []
+    assert list(access.referrals_visible_to(orphan)) == []
     client.force_login(orphan)
     assert client.get(reverse("hospital:referrals")).status_code == 403
 
@@ -715,14 +715,14 @@ def test_it_takes_a_new_snapshot_when_the_lead_is_referred_again(liaison, lead, 
     services.referral_transition(
         referral=lead, to_stage=Stage.ELIGIBLE, by=coordinator, expected_version=2
     )
-    assert list(selectors.referrals_visible_to(liaison)) == []  # withdrawn
+    assert list(access.referrals_visible_to(liaison)) == []  # withdrawn
 
     again = services.referral_transition(
         referral=lead, to_stage=Stage.REFERRED, by=coordinator, expected_version=3
     )
 
     assert again.snapshots.count() == 2
-    assert list(selectors.referrals_visible_to(liaison)) == [again]
+    assert list(access.referrals_visible_to(liaison)) == [again]
 
 
 def test_it_erases_the_snapshot_with_the_patient(liaison_client, liaison, lead, admin_user):

@@ -10,7 +10,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 
 from carecrm.client import client_ip
-from referrals import selectors, services
+from referrals import access, services
 from referrals.models import LeadDocument, Referral
 from referrals.vocabulary import AccessAction
 
@@ -25,9 +25,7 @@ def staff_page(permission: str) -> Callable:
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if not request.user.has_perm(permission):
-                raise PermissionDenied
-            if permission != selectors.LIAISON_PERMISSION and selectors.is_liaison(request.user):
+            if not access.may_open_staff_page(request.user, permission):
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
@@ -42,11 +40,11 @@ def liaison_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 
     @wraps(view)
     def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not selectors.is_liaison(request.user) or not selectors.liaison_profile_of(request.user):
+        if not access.may_open_liaison_pages(request.user):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
-    return staff_page(selectors.LIAISON_PERMISSION)(checked)
+    return staff_page(access.LIAISON_PERMISSION)(checked)
 
 
 def form_action(
@@ -76,18 +74,15 @@ def _get_referral_for_staff(request: HttpRequest, pk: int) -> Referral:
     """The one way a staff page fetches a lead: 404 if missing or out of the user's scope, 403
     without rights.
 
-    The lead comes from `selectors.referrals_visible_to`, so a hospital liaison finds only the
+    The lead comes from `access.referrals_visible_to`, so a hospital liaison finds only the
     referrals sent to their hospital and anything else is a 404, exactly like a lead that does
     not exist. Writes need `change_referral`, or being the liaison the lead was sent to;
     reading needs `view_referral` or the liaison permission (checked by the page decorators).
     """
-    may_write = request.user.has_perm("referrals.change_referral") or selectors.is_liaison(
-        request.user
-    )
-    if request.method == "POST" and not may_write:
+    if request.method == "POST" and not access.may_change_referrals(request.user):
         raise PermissionDenied
     return get_object_or_404(
-        selectors.referrals_visible_to(request.user).select_related(
+        access.referrals_visible_to(request.user).select_related(
             "patient", "target_program__hospital", "target_trial", "assigned_to"
         ),
         pk=pk,

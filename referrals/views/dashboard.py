@@ -5,12 +5,12 @@ import datetime
 from django.http import HttpRequest
 from django.utils import timezone
 
-from referrals import dashboard, selectors
+from referrals import access, dashboard, selectors
 from referrals.forms import DashboardPeriodForm
 
 
 def dashboard_callback(request: HttpRequest, context: dict) -> dict:
-    if selectors.is_liaison(request.user):
+    if access.is_liaison(request.user):
         return {**context, **_liaison_dashboard(request)}
     if not request.user.has_perm("referrals.view_referral"):
         return context
@@ -32,7 +32,7 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
 def _liaison_dashboard(request: HttpRequest) -> dict:
     """A hospital liaison's index: their own hospital's side only, never the coordinators'
     figures (and never from the shared cache)."""
-    profile = selectors.liaison_profile_of(request.user)
+    profile = access.liaison_profile_of(request.user)
     if profile is None:
         return {}
     now = timezone.now()

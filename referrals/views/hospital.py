@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from carecrm.client import client_ip
-from referrals import pipeline, selectors, services
+from referrals import access, pipeline, selectors, services
 from referrals.forms import (
     DocumentsRequestForm,
     HospitalAcceptForm,
@@ -76,7 +76,7 @@ def hospital_referrals(request: HttpRequest) -> HttpResponse:
     ]
     query = request.GET.copy()
     query.pop("page", None)
-    profile = selectors.liaison_profile_of(request.user)
+    profile = access.liaison_profile_of(request.user)
     return render(
         request,
         "referrals/hospital_list.html",
