@@ -34,6 +34,7 @@ from django_tasks_db.models import DBTaskResult
 from referrals.access import referrals_visible_to
 from referrals.eligibility import Candidate, Evaluation, PatientFacts, evaluate
 from referrals.models import (
+    FollowUpVisit,
     ImportJob,
     ImportJobRow,
     LeadDocument,
@@ -353,6 +354,29 @@ def coordinators() -> QuerySet[User]:
     return User.objects.filter(is_active=True, groups__name="Coordinator").order_by(
         "first_name", "username"
     )
+
+
+def lead_treatment_line(referral: Referral, line_id: int) -> PriorTreatmentLine | None:
+    """One of the lead's patient's treatment lines, or None."""
+    return PriorTreatmentLine.objects.filter(patient_id=referral.patient_id, pk=line_id).first()
+
+
+def lead_task(referral: Referral, task_id: int) -> Task | None:
+    return Task.objects.select_related("referral").filter(pk=task_id, referral=referral).first()
+
+
+def lead_follow_up_visit(referral: Referral, visit_id: int) -> FollowUpVisit | None:
+    return FollowUpVisit.objects.filter(pk=visit_id, outcome__referral=referral).first()
+
+
+def lead_document(referral: Referral, document_id: int) -> LeadDocument | None:
+    return LeadDocument.objects.filter(pk=document_id, referral=referral).first()
+
+
+def screening_candidate(kind: str, candidate_id: int) -> Program | Trial | None:
+    """The program or trial a coordinator picked on the lead page, if it still exists."""
+    model = Program if kind == "program" else Trial
+    return model.objects.filter(pk=candidate_id).first()
 
 
 # --- intake ------------------------------------------------------------------------------

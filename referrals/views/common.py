@@ -1,6 +1,7 @@
 """What every coordinator page shares: access checks and the admin chrome's context."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 
 from django import forms
@@ -8,10 +9,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 
 from carecrm.client import client_ip
-from referrals import access, services
-from referrals.models import LeadDocument, Referral
+from referrals import access, selectors, services
+from referrals.models import Referral
 from referrals.vocabulary import AccessAction
 
 
@@ -45,6 +47,38 @@ def liaison_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
         return view(request, *args, **kwargs)
 
     return staff_page(access.LIAISON_PERMISSION)(checked)
+
+
+@dataclass(frozen=True)
+class ReferralPage:
+    """A page about one referral whose forms post to small action views: the coordinator's
+    lead page and the liaison's referral page. `render(request, referral, **context)` draws it,
+    bound forms included; `url_name` takes the referral's id."""
+
+    url_name: str
+    render: Callable[..., HttpResponse]
+
+    def url(self, referral: Referral) -> str:
+        return reverse(self.url_name, args=[referral.pk])
+
+    def act(
+        self,
+        request: HttpRequest,
+        referral: Referral,
+        form: forms.Form,
+        form_name: str,
+        action: Callable[[dict], str],
+        **context,
+    ) -> HttpResponse:
+        """`form_action` on this page; `context` goes to the re-rendered page too (e.g. which
+        follow-up visit the form is for)."""
+        return form_action(
+            request,
+            form,
+            action,
+            success_url=self.url(referral),
+            rerender=lambda: self.render(request, referral, **{form_name: form}, **context),
+        )
 
 
 def form_action(
@@ -97,7 +131,9 @@ def document_download(
     request: HttpRequest, referral: Referral, document_pk: int, *, reader: str = ""
 ) -> FileResponse:
     """One of the lead's documents as an attachment, logged; 404 if erased or missing."""
-    document = get_object_or_404(LeadDocument, pk=document_pk, referral=referral)
+    document = selectors.lead_document(referral, document_pk)
+    if document is None:
+        raise Http404("No such document on this lead.")
     if document.is_erased:
         raise Http404("This document was erased with the patient's data.")
     try:

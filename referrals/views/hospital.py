@@ -6,12 +6,9 @@ referral, or a lead that was never referred, is a 404. The patient is shown as t
 `ReferralSnapshot` taken when the lead was referred, never the live record.
 """
 
-from collections.abc import Callable
-
 from django import forms
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -28,9 +25,9 @@ from referrals.forms import (
 )
 from referrals.models import Referral
 from referrals.views.common import (
+    ReferralPage,
     _get_referral_for_staff,
     document_download,
-    form_action,
     liaison_page,
     page_context,
 )
@@ -148,24 +145,7 @@ def _render_referral(request: HttpRequest, referral: Referral, **bound: forms.Fo
     )
 
 
-def _referral_url(referral: Referral) -> str:
-    return reverse("hospital:referral", args=[referral.pk])
-
-
-def _act(
-    request: HttpRequest,
-    referral: Referral,
-    form: forms.Form,
-    form_name: str,
-    action: Callable[[dict], str],
-) -> HttpResponse:
-    return form_action(
-        request,
-        form,
-        action,
-        success_url=_referral_url(referral),
-        rerender=lambda: _render_referral(request, referral, **{form_name: form}),
-    )
+HOSPITAL_PAGE = ReferralPage(url_name="hospital:referral", render=_render_referral)
 
 
 @liaison_page
@@ -180,7 +160,7 @@ def hospital_receipt(request: HttpRequest, pk: int) -> HttpResponse:
         return "Receipt confirmed; the coordinator has been told."
 
     form = VersionedForm(request.POST, auto_id="receipt_%s")
-    return _act(request, referral, form, "receipt_form", confirm)
+    return HOSPITAL_PAGE.act(request, referral, form, "receipt_form", confirm)
 
 
 @liaison_page
@@ -195,7 +175,7 @@ def hospital_request_documents(request: HttpRequest, pk: int) -> HttpResponse:
         return "Request sent to the coordinator."
 
     form = DocumentsRequestForm(request.POST, auto_id="request_%s")
-    return _act(request, referral, form, "request_form", ask)
+    return HOSPITAL_PAGE.act(request, referral, form, "request_form", ask)
 
 
 @liaison_page
@@ -210,7 +190,7 @@ def hospital_accept(request: HttpRequest, pk: int) -> HttpResponse:
         return "Referral accepted; the coordinator has been told."
 
     form = HospitalAcceptForm(request.POST, auto_id="accept_%s")
-    return _act(request, referral, form, "accept_form", accept)
+    return HOSPITAL_PAGE.act(request, referral, form, "accept_form", accept)
 
 
 @liaison_page
@@ -229,7 +209,7 @@ def hospital_decline(request: HttpRequest, pk: int) -> HttpResponse:
         return "Referral declined; the coordinator has been told."
 
     form = HospitalDeclineForm(request.POST, auto_id="decline_%s")
-    return _act(request, referral, form, "decline_form", decline)
+    return HOSPITAL_PAGE.act(request, referral, form, "decline_form", decline)
 
 
 @liaison_page
@@ -251,7 +231,7 @@ def hospital_dates(request: HttpRequest, pk: int) -> HttpResponse:
         return "Dates saved."
 
     form = HospitalDatesForm(request.POST, referral=referral, auto_id="dates_%s")
-    return _act(request, referral, form, "dates_form", save)
+    return HOSPITAL_PAGE.act(request, referral, form, "dates_form", save)
 
 
 @liaison_page
@@ -270,7 +250,7 @@ def hospital_treated(request: HttpRequest, pk: int) -> HttpResponse:
         return "Treatment reported; the coordinator has been told."
 
     form = HospitalTreatedForm(request.POST, auto_id="treated_%s")
-    return _act(request, referral, form, "treated_form", report)
+    return HOSPITAL_PAGE.act(request, referral, form, "treated_form", report)
 
 
 @require_GET
