@@ -29,15 +29,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, transaction
 
 from trials.ctgov import CtgovError, Location, StudyRecord
-from trials.models import (
-    CarTarget,
-    Condition,
-    Hospital,
-    Trial,
-    TrialPhase,
-    TrialSite,
-    TrialStatus,
-)
+from trials.models import Condition, Hospital, Trial, TrialSite
+from trials.vocabulary import CarTarget, TrialPhase, TrialStatus
 
 
 class ImportOutcome(StrEnum):
