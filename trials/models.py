@@ -10,12 +10,23 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from carecrm.history import HistoricalRecords
+from trials.vocabulary import (
+    AGE_LIMIT,
+    NCT_ID_PATTERN,
+    SITE_CITY_MAX_LENGTH,
+    SITE_COUNTRY_MAX_LENGTH,
+    SITE_FACILITY_MAX_LENGTH,
+    TRIAL_SHORT_NAME_MAX_LENGTH,
+    TRIAL_SPONSOR_MAX_LENGTH,
+    TRIAL_TITLE_MAX_LENGTH,
+    CarTarget,
+    TrialPhase,
+    TrialStatus,
+)
 
-NCT_ID_PATTERN = r"^NCT[0-9]{8}$"
 nct_id_validator = RegexValidator(
     NCT_ID_PATTERN, _("An NCT ID is 'NCT' followed by 8 digits, e.g. NCT05869955.")
 )
-AGE_LIMIT = 120
 TRANSLATED_LANGUAGES = ("he", "ru", "ar")
 
 
@@ -33,16 +44,6 @@ class LocalizedName(models.Model):
 
     def localized_name(self, language: str) -> str:
         return self.name_translations.get(language) or self.name
-
-
-class CarTarget(models.TextChoices):
-    CD19 = "cd19", "CD19"
-    BCMA = "bcma", "BCMA"
-    CD19_BCMA = "cd19_bcma", "CD19×BCMA"
-    BAFF_R = "baff_r", "BAFF / BAFF-R"
-    CAAR = "caar", _("CAAR (chimeric autoantibody receptor)")
-    CAR_TREG = "car_treg", "CAR-Treg"
-    OTHER = "other", _("Other")
 
 
 class ConditionGroup(models.TextChoices):
@@ -143,30 +144,6 @@ def _age_range_constraint(name: str) -> models.CheckConstraint:
     )
 
 
-class TrialStatus(models.TextChoices):
-    """ClinicalTrials.gov API v2 `overallStatus` values."""
-
-    NOT_YET_RECRUITING = "NOT_YET_RECRUITING", _("Not yet recruiting")
-    RECRUITING = "RECRUITING", _("Recruiting")
-    ENROLLING_BY_INVITATION = "ENROLLING_BY_INVITATION", _("Enrolling by invitation")
-    ACTIVE_NOT_RECRUITING = "ACTIVE_NOT_RECRUITING", _("Active, not recruiting")
-    SUSPENDED = "SUSPENDED", _("Suspended")
-    TERMINATED = "TERMINATED", _("Terminated")
-    COMPLETED = "COMPLETED", _("Completed")
-    WITHDRAWN = "WITHDRAWN", _("Withdrawn")
-    UNKNOWN = "UNKNOWN", _("Unknown status")
-
-
-class TrialPhase(models.TextChoices):
-    EARLY_PHASE1 = "EARLY_PHASE1", _("Early phase 1")
-    PHASE1 = "PHASE1", _("Phase 1")
-    PHASE1_2 = "PHASE1_PHASE2", _("Phase 1/2")
-    PHASE2 = "PHASE2", _("Phase 2")
-    PHASE2_3 = "PHASE2_PHASE3", _("Phase 2/3")
-    PHASE3 = "PHASE3", _("Phase 3")
-    NA = "NA", _("Not applicable")
-
-
 class TrialQuerySet(models.QuerySet):
     def recruiting(self):
         return self.filter(overall_status=TrialStatus.RECRUITING)
@@ -176,9 +153,9 @@ class Trial(models.Model):
     nct_id = models.CharField(
         _("NCT ID"), max_length=11, unique=True, validators=[nct_id_validator]
     )
-    short_name = models.CharField(max_length=80, blank=True)
-    title = models.CharField(max_length=400)
-    sponsor = models.CharField(max_length=200, blank=True)
+    short_name = models.CharField(max_length=TRIAL_SHORT_NAME_MAX_LENGTH, blank=True)
+    title = models.CharField(max_length=TRIAL_TITLE_MAX_LENGTH)
+    sponsor = models.CharField(max_length=TRIAL_SPONSOR_MAX_LENGTH, blank=True)
     product = models.CharField(max_length=200, blank=True)
     car_target = models.CharField(max_length=16, choices=CarTarget.choices)
     phase = models.CharField(max_length=16, choices=TrialPhase.choices, blank=True)
@@ -229,9 +206,9 @@ class TrialSite(models.Model):
     hospital = models.ForeignKey(
         Hospital, on_delete=models.PROTECT, null=True, blank=True, related_name="trial_sites"
     )
-    facility = models.CharField(max_length=200, blank=True)
-    city = models.CharField(max_length=80, blank=True)
-    country = models.CharField(max_length=80, blank=True)
+    facility = models.CharField(max_length=SITE_FACILITY_MAX_LENGTH, blank=True)
+    city = models.CharField(max_length=SITE_CITY_MAX_LENGTH, blank=True)
+    country = models.CharField(max_length=SITE_COUNTRY_MAX_LENGTH, blank=True)
     status = models.CharField(max_length=32, choices=TrialStatus.choices, blank=True)
 
     class Meta:

@@ -1,15 +1,6 @@
-"""ClinicalTrials.gov API v2 JSON → plain, frozen dataclasses. No ORM: nothing here reads or
-writes the database, so every rule can be tested on its own.
-
-A file holds one study record (`{"protocolSection": …}`), a JSON list of records, or a page from
-the list endpoint (`{"studies": […], "nextPageToken": …}`). Every file is read and every record
-checked before anything is returned; all problems are collected and raised as one `CtgovError`
-whose lines name the file, the record and the field:
-
-    page.json: record 2 (NCT06328777), field 'protocolSection.statusModule.overallStatus': …
-
-Only the fields CareCRM stores are read (and type-checked); the registry's other fields are
-ignored, so a full record and a `fields=`-trimmed one both import.
+"""Whole ClinicalTrials.gov records and files → `StudyRecord`s, every problem collected into one
+`CtgovError`; and `to_v2`, a record back as minimal API v2 JSON. Single values (ages, phases,
+the CAR target) are read by `values`.
 """
 
 import json
@@ -20,7 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trials.models import AGE_LIMIT, NCT_ID_PATTERN, CarTarget, Trial, TrialSite, TrialStatus
+from trials.ctgov.values import PHASE_MAP, Intervention, guess_car_target, map_phases, parse_age
+from trials.vocabulary import (
+    NCT_ID_PATTERN,
+    SITE_CITY_MAX_LENGTH,
+    SITE_COUNTRY_MAX_LENGTH,
+    SITE_FACILITY_MAX_LENGTH,
+    TRIAL_SHORT_NAME_MAX_LENGTH,
+    TRIAL_SPONSOR_MAX_LENGTH,
+    TRIAL_TITLE_MAX_LENGTH,
+    TrialStatus,
+)
 
 ID = "protocolSection.identificationModule"
 STATUS = "protocolSection.statusModule.overallStatus"
@@ -31,21 +32,8 @@ ELIGIBILITY = "protocolSection.eligibilityModule"
 INTERVENTIONS = "protocolSection.armsInterventionsModule.interventions"
 LOCATIONS = "protocolSection.contactsLocationsModule.locations"
 
-REGISTRY_PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
-# The registry lists a study's phases; CareCRM stores one phase, combined ones included.
-PHASE_MAP: dict[tuple[str, ...], str] = {
-    ("EARLY_PHASE1",): "EARLY_PHASE1",
-    ("PHASE1",): "PHASE1",
-    ("PHASE1", "PHASE2"): "PHASE1_PHASE2",
-    ("PHASE2",): "PHASE2",
-    ("PHASE2", "PHASE3"): "PHASE2_PHASE3",
-    ("PHASE3",): "PHASE3",
-    ("NA",): "NA",
-}
+# `to_v2` writes a stored phase back as the registry's list of phases.
 _PHASE_LISTS = {phase: list(phases) for phases, phase in PHASE_MAP.items()}
-
-_AGE = re.compile(r"(\d+)\s*(year|month|week|day|hour|minute)s?", re.IGNORECASE)
-_DAYS_PER_UNIT = {"year": None, "month": 12, "week": 52, "day": 365, "hour": None, "minute": None}
 _NCT_ID = re.compile(NCT_ID_PATTERN)
 # Checking stops after this many problems: a file of thousands of broken records would otherwise
 # make an error list too long to read or to render.
@@ -54,12 +42,12 @@ MAX_PROBLEMS = 100
 # Registry text longer than our columns is cut rather than refused: an over-long facility name
 # is no reason to reject a whole page of studies.
 _LIMITS = {
-    "title": Trial._meta.get_field("title").max_length,
-    "short_name": Trial._meta.get_field("short_name").max_length,
-    "sponsor": Trial._meta.get_field("sponsor").max_length,
-    "facility": TrialSite._meta.get_field("facility").max_length,
-    "city": TrialSite._meta.get_field("city").max_length,
-    "country": TrialSite._meta.get_field("country").max_length,
+    "title": TRIAL_TITLE_MAX_LENGTH,
+    "short_name": TRIAL_SHORT_NAME_MAX_LENGTH,
+    "sponsor": TRIAL_SPONSOR_MAX_LENGTH,
+    "facility": SITE_FACILITY_MAX_LENGTH,
+    "city": SITE_CITY_MAX_LENGTH,
+    "country": SITE_COUNTRY_MAX_LENGTH,
 }
 
 
@@ -72,13 +60,6 @@ class CtgovError(Exception):
             "ClinicalTrials.gov import failed; nothing was written:\n"
             + "\n".join(f"- {problem}" for problem in self.problems)
         )
-
-
-@dataclass(frozen=True)
-class Intervention:
-    name: str
-    description: str = ""
-    other_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,76 +94,6 @@ class StudyRecord:
     @property
     def registry_url(self) -> str:
         return f"https://clinicaltrials.gov/study/{self.nct_id}"
-
-
-# -- single values ---------------------------------------------------------------------------
-
-
-def parse_age(text: str) -> int | None:
-    """ "18 Years" → 18, "6 Months" → 0 (whole years, rounded down), "N/A" → None."""
-    text = text.strip()
-    if text.upper() in {"", "N/A", "NA"}:
-        return None
-    match = _AGE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not an age like '18 Years' or 'N/A'")
-    number, unit = int(match[1]), match[2].lower()
-    per_year = _DAYS_PER_UNIT[unit]
-    years = number if unit == "year" else 0 if per_year is None else number // per_year
-    if years > AGE_LIMIT:
-        raise ValueError(f"{text!r} is above the {AGE_LIMIT}-year limit")
-    return years
-
-
-def map_phases(phases: Iterable[str]) -> str:
-    """The registry's phase list as one `TrialPhase` value; "" when the registry lists none."""
-    unknown = [phase for phase in phases if phase not in REGISTRY_PHASES]
-    if unknown:
-        raise ValueError(f"unknown phase {unknown[0]!r} (known: {', '.join(REGISTRY_PHASES)})")
-    key = tuple(sorted(set(phases), key=REGISTRY_PHASES.index))
-    if not key:
-        return ""
-    if key not in PHASE_MAP:
-        raise ValueError(f"{list(key)!r} has no CareCRM phase")
-    return PHASE_MAP[key]
-
-
-_TARGET_RULES: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = (
-    # Distinctive constructs first: a CAAR or CAR-Treg record may mention CD19 elsewhere.
-    (CarTarget.CAAR, (re.compile(r"CAAR"), re.compile(r"chimeric auto-?antibody", re.I))),
-    (CarTarget.CAR_TREG, (re.compile(r"Tregs?\b"), re.compile(r"regulatory T[- ]cell", re.I))),
-    (CarTarget.CD19_BCMA, ()),  # both of the next two
-    (CarTarget.CD19, (re.compile(r"\bCD-?19\b", re.I),)),
-    # A BAFF-ligand CAR binds BCMA too, so BAFF wins over BCMA.
-    (CarTarget.BAFF_R, (re.compile(r"\bBAFF", re.I),)),
-    (CarTarget.BCMA, (re.compile(r"\bBCMA\b", re.I),)),
-)
-
-
-def _target_in(text: str) -> str | None:
-    hits = {
-        target
-        for target, patterns in _TARGET_RULES
-        if any(pattern.search(text) for pattern in patterns)
-    }
-    for target, _patterns in _TARGET_RULES:
-        if target == CarTarget.CD19_BCMA and {CarTarget.CD19, CarTarget.BCMA} <= hits:
-            return target
-        if target in hits:
-            return target
-    return None
-
-
-def guess_car_target(interventions: Iterable[Intervention]) -> str:
-    """A first guess from the interventions (admins correct it; a re-import keeps theirs).
-
-    Names and other names are looked at first; descriptions only when the names say nothing
-    (e.g. "KYV-101" with the description "autologous anti-CD19 CAR T cells").
-    """
-    interventions = tuple(interventions)
-    names = " | ".join(name for i in interventions for name in (i.name, *i.other_names))
-    descriptions = " | ".join(i.description for i in interventions)
-    return _target_in(names) or _target_in(descriptions) or CarTarget.OTHER
 
 
 # -- reading one record ----------------------------------------------------------------------
