@@ -2,9 +2,11 @@
 the admin, the referral import), and every export builds whatever is already stored."""
 
 import csv
+import importlib
 import inspect
 import io
 import json
+import pkgutil
 import re
 from io import StringIO
 
@@ -111,7 +113,20 @@ def test_it_leaves_nothing_hidden_and_cleans_clean_text_to_itself(typed):
 
 # --- every form cleans its text ----------------------------------------------------------------
 
-FORM_MODULES = [referrals.forms, trials.forms, referrals.admin, carecrm.admin]
+
+def _with_submodules(*modules) -> list:
+    """Each module, or every module of a package: any of them may declare forms."""
+    found = []
+    for module in modules:
+        if not hasattr(module, "__path__"):
+            found.append(module)
+            continue
+        for info in pkgutil.iter_modules(module.__path__, f"{module.__name__}."):
+            found.append(importlib.import_module(info.name))
+    return found
+
+
+FORM_MODULES = _with_submodules(referrals.forms, trials.forms, referrals.admin, carecrm.admin)
 OWN_APPS = {"referrals", "trials", "auth"}
 
 

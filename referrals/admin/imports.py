@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from unfold.widgets import UnfoldAdminFileFieldWidget
 
 from carecrm.client import client_ip
+from carecrm.forms import CleanTextForm
 from carecrm.http_guards import declared_body_bytes
 from referrals import documents, imports, resources, selectors, services
 from referrals.models import ImportJob, ImportJobState
@@ -31,7 +32,7 @@ RECENT_JOBS = 10
 POLL_SECONDS = 2
 
 
-class ImportUploadForm(forms.Form):
+class ImportUploadForm(CleanTextForm):
     file = forms.FileField(
         label="CSV or Excel file",
         help_text=(
