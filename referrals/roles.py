@@ -111,6 +111,39 @@ def roles_apply(
     """
     apps = apps or global_apps
     in_migration = apps is not global_apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    with transaction.atomic(using=using):
+        _permissions_create(apps=apps, using=using)
+        permissions = {
+            _name(permission): permission
+            for permission in Permission.objects.using(using).select_related("content_type")
+        }
+        missing = set().union(*ROLES.values()) - permissions.keys()
+        if missing and not in_migration:
+            raise LookupError(
+                f"Declared permissions that do not exist: {', '.join(sorted(missing))}"
+            )
+
+        changes = {}
+        for role, declared in ROLES.items():
+            group, _ = Group.objects.using(using).get_or_create(name=role)
+            held = {
+                _name(permission) for permission in group.permissions.select_related("content_type")
+            }
+            wanted = declared & permissions.keys()
+            group.permissions.set([permissions[name] for name in wanted])
+            changes[role] = RoleChange(
+                added=frozenset(wanted - held), removed=frozenset(held - wanted)
+            )
+    return changes
+
+
+def _name(permission) -> str:
+    return f"{permission.content_type.app_label}.{permission.codename}"
+
+
+def _permissions_create(*, apps: Apps, using: str) -> None:
     # Permissions are created by post_migrate after the last migration; a migration needs them
     # now. create_permissions skips an app config without a models module, which every
     # historical one (an AppConfigStub, without the attribute) is.
@@ -121,28 +154,3 @@ def roles_apply(
             create_permissions(app_config, apps=apps, verbosity=0, using=using)
         finally:
             app_config.models_module = models_module
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    permissions = {
-        f"{permission.content_type.app_label}.{permission.codename}": permission
-        for permission in Permission.objects.using(using).select_related("content_type")
-    }
-    missing = set().union(*ROLES.values()) - permissions.keys()
-    if missing and not in_migration:
-        raise LookupError(f"Declared permissions that do not exist: {', '.join(sorted(missing))}")
-
-    changes = {}
-    with transaction.atomic(using=using):
-        for role, declared in ROLES.items():
-            group, _ = Group.objects.using(using).get_or_create(name=role)
-            held = {
-                f"{permission.content_type.app_label}.{permission.codename}"
-                for permission in group.permissions.select_related("content_type")
-            }
-            wanted = declared & permissions.keys()
-            group.permissions.set([permissions[name] for name in wanted])
-            changes[role] = RoleChange(
-                added=frozenset(wanted - held), removed=frozenset(held - wanted)
-            )
-    return changes
