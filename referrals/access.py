@@ -13,8 +13,8 @@ from referrals import pipeline
 from referrals.models import LiaisonProfile, Referral, ReferralSnapshot
 from referrals.vocabulary import PRE_REFERRAL_STAGES
 
+# The one permission the Hospital liaison role holds (`roles.ROLES`).
 LIAISON_PERMISSION = "referrals.work_hospital_referrals"
-LIAISON_GROUP = "Hospital liaison"
 
 
 def is_liaison(user: AbstractBaseUser) -> bool:

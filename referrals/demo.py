@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
 
-from referrals import access, selectors
+from referrals import roles, selectors
 from referrals.eligibility import Candidate, Verdict, evaluate
 from referrals.models import (
     LiaisonProfile,
@@ -183,7 +183,7 @@ def demo_liaisons_ensure() -> list[DemoLiaison]:
     hospitals = {
         h.name: h for h in Hospital.objects.filter(name__in=[d.hospital for d in DEMO_LIAISONS])
     }
-    group = Group.objects.get(name=access.LIAISON_GROUP)
+    group = Group.objects.get(name=roles.HOSPITAL_LIAISON)
     created_for = []
     for login in DEMO_LIAISONS:
         hospital = hospitals.get(login.hospital)

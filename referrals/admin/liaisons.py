@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from unfold.decorators import display
 
 from carecrm.forms import CleanTextModelForm
-from referrals import access
+from referrals import roles
 from referrals.models import LiaisonProfile
 from trials.admin import ModelAdmin
 
@@ -50,4 +50,4 @@ class LiaisonProfileAdmin(ModelAdmin):
 
     def save_model(self, request, obj: LiaisonProfile, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        obj.user.groups.add(Group.objects.get(name=access.LIAISON_GROUP))
+        obj.user.groups.add(Group.objects.get(name=roles.HOSPITAL_LIAISON))

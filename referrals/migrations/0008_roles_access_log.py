@@ -1,22 +1,12 @@
-"""Admins read the access log; coordinators do not."""
+"""Granted admins the access log.
 
-from django.contrib.auth.management import create_permissions
+The roles are now declared once in `referrals/roles.py` and applied by `0026_roles_declared`.
+"""
+
 from django.db import migrations
-
-
-def grant(apps, schema_editor):
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    Group.objects.get(name="Admin").permissions.add(
-        Permission.objects.get(content_type__app_label="referrals", codename="view_accesslog")
-    )
 
 
 class Migration(migrations.Migration):
     dependencies = [("referrals", "0007_access_log")]
 
-    operations = [migrations.RunPython(grant, migrations.RunPython.noop)]
+    operations = []
