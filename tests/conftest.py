@@ -2,6 +2,7 @@ import os
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.test import Client
 from django_tasks_db.management.commands.db_worker import Worker
 
@@ -11,9 +12,11 @@ from tests.factories import (
     HospitalFactory,
     ProgramFactory,
     ReferralFactory,
+    TherapyFactory,
     UserFactory,
     make_liaison,
 )
+from trials.models import DrugClass
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
 # thread with a running loop unless told this is deliberate.
@@ -154,3 +157,33 @@ def lead(coordinator, condition):
         condition, first_name="Dana", last_name="Levi", phone="+972501112233"
     )
     return ReferralFactory(patient=patient, assigned_to=coordinator)
+
+
+# --- the public intake form (tests/intake.py) ------------------------------------------------
+
+
+@pytest.fixture
+def empty_cache():
+    """The intake's rate limit lives in the cache: a clean slate before and after."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def lupus(db):
+    return ConditionFactory(
+        slug="sle",
+        name="Systemic lupus erythematosus",
+        name_translations={"he": "זאבת אדמנתית מערכתית", "ru": "Системная красная волчанка"},
+    )
+
+
+@pytest.fixture
+def rituximab(db):
+    return TherapyFactory(name="Rituximab", drug_class=DrugClass.ANTI_CD20)
+
+
+@pytest.fixture
+def mycophenolate(db):
+    return TherapyFactory(name="Mycophenolate mofetil")
