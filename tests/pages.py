@@ -10,12 +10,15 @@ from django.utils import timezone
 
 from referrals.models import (
     EventKind,
+    FollowUpVisit,
+    LeadDocument,
     PriorTreatmentLine,
     Referral,
     ReferralEvent,
     ScreeningRecord,
     Stage,
     Task,
+    TreatmentOutcome,
 )
 from tests.factories import (
     ConditionFactory,
@@ -72,6 +75,9 @@ def written(referral: Referral) -> tuple:
         Task.objects.open().count(),
         ScreeningRecord.objects.count(),
         PriorTreatmentLine.objects.count(),
+        LeadDocument.objects.count(),
+        TreatmentOutcome.objects.count(),
+        FollowUpVisit.objects.filter(done_on__isnull=False).count(),
     )
 
 
