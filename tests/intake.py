@@ -12,6 +12,10 @@ from referrals.models import Patient, PriorTreatmentLine, Referral
 ENGLISH_HEADING = "Check eligibility for CAR-T therapy"
 ENGLISH_THANKS = "Thank you, we received your request"
 ENGLISH_ACK_SUBJECT = "We received your request"
+ENGLISH_ACK_BODY = (
+    "Thank you for contacting us. We have received your request to check eligibility for CAR-T "
+    "therapy."
+)
 PHONE_ERROR = "Enter a valid phone number, e.g. 054-765-4321 or +972 54 765 4321."
 REQUIRED = "This field is required."
 ROWS = 4  # the empty treatment rows the page offers

@@ -109,10 +109,12 @@ def test_it_does_not_flag_against_a_lead_already_merged_away(client, lupus, earl
     keep = ReferralFactory()
     referral_merge(keep=keep, duplicate=earlier_lead, by=None)
 
-    submit(client, valid_post(lupus, **{**OTHER_PERSON, "phone": "054-765-4321"}))
+    response = submit(client, valid_post(lupus, **{**OTHER_PERSON, "phone": "054-765-4321"}))
 
+    assert response.status_code == 302
     new = Referral.objects.get(source=Source.WEB_FORM)
-    assert earlier_lead not in new.possible_duplicates.all()
+    assert list(new.possible_duplicates.all()) == []
+    assert "duplicate" not in new.events.get(kind=EventKind.CREATED).body
 
 
 # --- merge ---------------------------------------------------------------------------------------

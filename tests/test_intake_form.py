@@ -30,6 +30,10 @@ from tests.intake import (
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
+# Two working days to the first call, Israel's weekend (Friday, Saturday) not counted: days
+# from receipt to the due date by the weekday received, Monday first.
+DAYS_TO_FIRST_CONTACT = {0: 2, 1: 2, 2: 4, 3: 4, 4: 3, 5: 2, 6: 2}
+
 
 def test_it_turns_a_valid_submission_into_one_lead(
     client, lupus, rituximab, mycophenolate, coordinator
@@ -69,7 +73,11 @@ def test_it_turns_a_valid_submission_into_one_lead(
     with translation.override("en"):
         assert referral.consent_text == str(CONSENT_TEXT)
     assert before <= referral.consented_at <= timezone.now()
-    assert referral.next_action_due >= timezone.localdate()
+    received = timezone.localdate(referral.created_at)
+    assert referral.next_action == "First call to the patient"
+    assert referral.next_action_due == received + datetime.timedelta(
+        days=DAYS_TO_FIRST_CONTACT[received.weekday()]
+    )
     assert list(referral.possible_duplicates.all()) == []
 
     lines = [
@@ -100,6 +108,20 @@ def test_it_turns_a_valid_submission_into_one_lead(
         ),
     ]
     assert mail.outbox == []  # sent by the worker, not by the form
+
+
+@pytest.mark.parametrize("weekday", range(7))
+def test_it_gives_the_first_call_two_working_days_from_any_day(client, lupus, monkeypatch, weekday):
+    monday = datetime.date(2025, 6, 2)
+    received = monday + datetime.timedelta(days=weekday)
+    noon = timezone.make_aware(datetime.datetime.combine(received, datetime.time(12)))
+    monkeypatch.setattr(timezone, "now", lambda: noon)
+
+    assert submit(client, valid_post(lupus)).status_code == 302
+
+    due = Referral.objects.get().next_action_due
+    assert (due - received).days == DAYS_TO_FIRST_CONTACT[weekday]
+    assert due.weekday() not in (4, 5)  # never a Friday or Saturday
 
 
 def test_it_queues_no_email_for_a_submission_that_failed_to_save(client, lupus, monkeypatch):

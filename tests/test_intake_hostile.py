@@ -5,6 +5,7 @@ valid."""
 from urllib.parse import urlencode
 
 import pytest
+from django import forms
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.test import override_settings
@@ -226,6 +227,14 @@ def _encode(kind, body, therapies) -> bytes | dict[str, str]:
     return body if kind == "multipart" else urlencode(body).encode()
 
 
+def _posted_therapies(post) -> list[str]:
+    """The therapy of each filled-in row, in order: the rows the formset reads are the first
+    TOTAL_FORMS (Django's number parsing, at most the 12 allowed)."""
+    rows = min(forms.IntegerField().clean(post["treatments-TOTAL_FORMS"]), 12)
+    therapies = (post.get(f"treatments-{row}-therapy", "") for row in range(rows))
+    return [therapy for therapy in therapies if therapy]
+
+
 @hypothesis_settings(
     max_examples=2000,
     deadline=None,
@@ -259,8 +268,13 @@ def test_it_never_fails_or_writes_half_a_lead_on_hostile_input(
                 assert after == before
             else:
                 new = Referral.objects.select_related("patient").latest("id")
-                assert after[:2] == (before[0] + 1, before[1] + 1)
-                assert after[2] - before[2] == new.patient.treatment_lines.count()
+                lines = [
+                    (line.line_number, str(line.therapies.get().pk))
+                    for line in new.patient.treatment_lines.order_by("line_number")
+                ]
+                posted = _posted_therapies(response.wsgi_request.POST)
+                assert after == (before[0] + 1, before[1] + 1, before[2] + len(posted))
+                assert lines == list(enumerate(posted, start=1))
                 assert new.stage == Stage.NEW
                 assert new.consented_at is not None
         else:

@@ -21,6 +21,7 @@ from referrals.models import (
 )
 from referrals.tasks import coordinator_notify, submitter_acknowledge
 from tests.intake import (
+    ENGLISH_ACK_BODY,
     ENGLISH_ACK_SUBJECT,
     submit,
     valid_post,
@@ -94,7 +95,12 @@ def test_it_translates_the_acknowledgement_once_the_catalogues_exist(client, lup
     submitter_acknowledge.call(referral_id=referral.pk)
 
     [message] = mail.outbox
-    assert message.subject != ENGLISH_ACK_SUBJECT
+    with translation.override(lang):
+        subject = translation.gettext(ENGLISH_ACK_SUBJECT)
+        thanks = translation.gettext(ENGLISH_ACK_BODY)
+    assert (subject, thanks) != (ENGLISH_ACK_SUBJECT, ENGLISH_ACK_BODY)  # the catalogue has them
+    assert message.subject == subject
+    assert thanks in message.body
     assert "Thank you for contacting us" not in message.body
 
 

@@ -87,9 +87,18 @@ def test_it_edits_a_treatment_line(coordinator_client, lead):
     assert f"Line 1 updated: {therapy.name} (Remission)" in pages.timeline(page)
 
 
-@pytest.mark.parametrize("line_id", ["abc", "²", "9" * 23])
+@pytest.mark.parametrize(
+    ("line_id", "status"),
+    [
+        # Not an id: the post is a new line, refused for its empty fields.
+        pytest.param("abc", 200, id="abc"),
+        pytest.param("²", 200, id="²"),
+        # An id, of no line of this patient's: like another patient's line.
+        pytest.param("9" * 23, 404, id="9" * 23),
+    ],
+)
 def test_it_offers_a_new_line_when_the_line_to_edit_is_unreadable(
-    coordinator_client, lead, line_id
+    coordinator_client, lead, line_id, status
 ):
     # "²".isdigit() is true but int("²") fails: both used to answer 500.
     before = pages.written(lead)
@@ -99,7 +108,10 @@ def test_it_offers_a_new_line_when_the_line_to_edit_is_unreadable(
 
     assert form.status_code == 200
     assert "Add a line" in pages.text(form)
-    assert response.status_code in (200, 404)
+    assert response.status_code == status
+    if status == 200:
+        assert "Please correct the errors below." in pages.unescaped(response)
+        assert "Add a line" in pages.text(response)
     assert pages.written(lead) == before
 
 
