@@ -159,13 +159,14 @@ def _failed_lines(patient: PatientFacts, candidate: Candidate) -> Criterion:
     name = "Failed lines"
     required = candidate.min_failed_lines
     have = patient.failed_line_count
+    lines = "failed line" if have == 1 else "failed lines"
     if have >= required:
-        return Criterion(name, Result.PASS, f"{have} failed lines (≥ {required} required).")
+        return Criterion(name, Result.PASS, f"{have} {lines} (≥ {required} required).")
     if patient.line_count == 0:
         return Criterion(
             name, Result.UNKNOWN, f"No treatment lines recorded yet ({required} required)."
         )
-    return Criterion(name, Result.FAIL, f"{have} failed lines, {required} required.")
+    return Criterion(name, Result.FAIL, f"{have} {lines}, {required} required.")
 
 
 def _open(candidate: Candidate) -> Criterion:

@@ -26,6 +26,7 @@ from referrals.models import (
     Stage,
     Task,
 )
+from tests import pages
 from tests.factories import (
     ConditionFactory,
     HospitalFactory,
@@ -38,6 +39,7 @@ from tests.factories import (
     pdf_bytes,
     referred_lead,
 )
+from tests.lead_actions import LEAD_ACTIONS, lead_action
 
 ROLES = ("anonymous", "inactive", "coordinator", "coordinator2", "admin", "liaison", "liaison_b")
 LOGIN = "login"  # a redirect to the admin login page
@@ -213,23 +215,7 @@ MATRIX = {
     },
     **{
         f"referrals:{name}": staff(NOT_ALLOWED, NOT_ALLOWED)  # POST only
-        for name in (
-            "board_move",
-            "lead_transition",
-            "lead_assign",
-            "lead_next_action",
-            "lead_note",
-            "lead_task",
-            "lead_task_done",
-            "lead_screening",
-            "lead_target",
-            "lead_line",
-            "lead_merge",
-            "lead_document_upload",
-            "lead_packet_send",
-            "lead_outcome",
-            "lead_visit",
-        )
+        for name in ("board_move", *LEAD_ACTIONS)
     },
     **_admin_model_entries(),
 }
@@ -248,6 +234,10 @@ UNNAMED = {
         for model in ADMIN_MODELS
     },
 }
+
+# Who may post each of the lead page's forms (tests/lead_actions.py) with a valid body: a write
+# goes back to the lead page (302); a liaison is refused every coordinator page.
+LEAD_ACTION_POSTS = staff(REDIRECT, REDIRECT, liaison=DENIED)
 
 
 def _patterns(patterns=None, prefix="", namespace=""):
@@ -272,6 +262,17 @@ def test_it_has_an_entry_for_every_url():
     ]
 
     assert missing == [], "Add these URLs to the permission matrix"
+
+
+def test_it_lists_every_post_action_of_the_lead_page():
+    """A form the lead page posts belongs in tests/lead_actions.py, not only in the matrix."""
+    post_only = {
+        name
+        for name, statuses in MATRIX.items()
+        if name.startswith("referrals:lead") and statuses["coordinator"] == NOT_ALLOWED
+    }
+
+    assert post_only == {f"referrals:{name}" for name in LEAD_ACTIONS}
 
 
 @pytest.fixture
@@ -427,5 +428,32 @@ def test_it_gives_every_role_exactly_the_access_in_the_matrix(objects, clients):
                 mismatches.append(
                     f"{_key(name, route)} as {role}: got {status}, want {expected[role]}"
                 )
+
+    assert mismatches == [], "\n".join(mismatches)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", LEAD_ACTIONS)
+def test_it_lets_exactly_the_roles_in_the_matrix_post_each_lead_action(
+    name, clients, coordinator, condition, program, settings, tmp_path
+):
+    settings.PRIVATE_STORAGE_ROOT = tmp_path  # the upload and the sent packet keep files
+    mismatches = []
+    for role in ROLES:
+        lead = ReferralFactory(patient=pages.refractory_patient(condition), assigned_to=coordinator)
+        url, data = lead_action(name, lead, program=program, coordinator=coordinator)
+        before = pages.written(lead)
+
+        response = clients[role].post(url, data)
+
+        status = response.status_code
+        if status == REDIRECT and reverse("admin:login") in response["Location"]:
+            status = LOGIN
+        wrote = pages.written(lead) != before
+        if status != LEAD_ACTION_POSTS[role] or wrote != (status == REDIRECT):
+            mismatches.append(
+                f"{name} as {role}: got {status} ({'a write' if wrote else 'nothing written'}), "
+                f"want {LEAD_ACTION_POSTS[role]}"
+            )
 
     assert mismatches == [], "\n".join(mismatches)
