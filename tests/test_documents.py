@@ -458,7 +458,7 @@ def test_it_removes_the_stored_file_when_the_upload_fails_afterwards(
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "_event", broken)
+    monkeypatch.setattr("referrals.services.documents._event", broken)
 
     with pytest.raises(RuntimeError):
         _document(lead)
