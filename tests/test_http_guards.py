@@ -178,7 +178,7 @@ def test_it_refuses_a_per_process_shared_cache_on_deploy_check(settings):
 
     found = [m for m in run_checks(include_deployment_checks=True) if m.id == "carecrm.E001"]
     assert found
-    assert "rate limit would hold per process" in found[0].msg
+    assert "not shared between server processes" in found[0].msg
 
 
 # --- body sizes -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.cache import cache
 
+from carecrm.models import RateCount
 from referrals.models import Patient
 from tests.intake import (
     NOTHING,
@@ -57,7 +58,7 @@ def test_it_lets_the_address_submit_again_in_the_next_window(client, lupus, sett
     settings.INTAKE_RATE_LIMIT = 1
     first, second, third = _people(lupus, 3)
     clock = SimpleNamespace(now=1_800_000_000.0)
-    monkeypatch.setattr("referrals.views.intake.time.time", lambda: clock.now)
+    monkeypatch.setattr("carecrm.rate_limit.time.time", lambda: clock.now)
     assert [submit(client, d).status_code for d in (first, second)] == [302, 429]
 
     clock.now += settings.INTAKE_RATE_WINDOW_SECONDS
@@ -65,6 +66,7 @@ def test_it_lets_the_address_submit_again_in_the_next_window(client, lupus, sett
 
     assert again.status_code == 302
     assert written() == (2, 2, 0)
+    assert RateCount.objects.count() == 1  # the ended window's count is gone
 
 
 def test_it_counts_invalid_attempts_too(client, lupus, settings):

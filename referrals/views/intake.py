@@ -4,16 +4,10 @@ Whatever is posted, the answer is a page, never a 500, and nothing is written un
 submission is valid.
 """
 
-import contextlib
-import hashlib
-import time
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.db import DatabaseCache
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
@@ -21,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from carecrm.client import client_ip
+from carecrm.rate_limit import rate_count_add
 from referrals import services
 from referrals.consent import CONSENT_TEXT, CONSENT_VERSION
 from referrals.forms import OTHER_CONDITION, IntakeForm, TreatmentsTriedFormSet
@@ -58,27 +53,12 @@ def public_language(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 
 
 def _over_rate_limit(request: HttpRequest) -> bool:
-    """Whether this address has used up its submissions for the current window.
-
-    Counted in the shared cache, so every server process sees the same count. Each submission
-    takes the first free one of INTAKE_RATE_LIMIT numbered slots of the current fixed window
-    with `add`, which is atomic on Redis and on the database cache alike (an incr on the
-    database cache is a read then a write, so two processes could both count the same number).
-    The search starts at the slot after the last one taken, so a submission costs a few cache
-    calls however high the limit. The window is in the key, so a slot never outlives it. On
-    the database cache the calls share one transaction: one commit, not one per call.
-    """
-    window = settings.INTAKE_RATE_WINDOW_SECONDS
-    client = hashlib.sha256(client_ip(request).encode()).hexdigest()
-    prefix = f"intake-rate:{client}:{int(time.time()) // window}"
-    store = caches["shared"]
-    in_database = isinstance(store, DatabaseCache)
-    with transaction.atomic() if in_database else contextlib.nullcontext():
-        for slot in range(store.get(f"{prefix}:next", 0), settings.INTAKE_RATE_LIMIT):
-            if store.add(f"{prefix}:{slot}", 1, timeout=window):
-                store.set(f"{prefix}:next", slot + 1, timeout=window)
-                return False
-    return True
+    """Whether this address has used up its submissions for the current window, counted in the
+    database every server process shares (`carecrm.rate_limit`)."""
+    count = rate_count_add(
+        client=client_ip(request), window_seconds=settings.INTAKE_RATE_WINDOW_SECONDS
+    )
+    return count > settings.INTAKE_RATE_LIMIT
 
 
 @public_language
