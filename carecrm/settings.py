@@ -154,9 +154,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The default cache is per process without Redis: nothing that must hold across server processes
-# uses it. What does (the public form's rate limit, the dashboard's figures, the coordinators'
-# workload for auto-assignment) uses "shared": Redis, or else a table in the database (made by
-# migration referrals 0017), never a per-process cache (`check --deploy` refuses one).
+# uses it. What does (the dashboard's figures, the coordinators' workload for auto-assignment)
+# uses "shared": Redis, or else a table in the database (made by migration referrals 0017),
+# never a per-process cache (`check --deploy` refuses one). The public form's rate limit counts
+# in a table of its own (carecrm/rate_limit.py).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -164,12 +165,7 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "shared": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
-    else {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "carecrm_cache",
-        # Above the default 300, so a burst of addresses cannot cull the rate limit's counts.
-        "OPTIONS": {"MAX_ENTRIES": 100_000},
-    },
+    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "carecrm_cache"},
 }
 
 # The public intake form: at most this many submissions per client address per window.
