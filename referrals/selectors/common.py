@@ -1,18 +1,39 @@
 """What several of the pages' reads share: the coordinators, the first-contact deadline, a
-coordinator's open-lead count, plain values for JSON, the fields a row shows."""
+coordinator's open-lead count, plain values for JSON, the fields a row shows, a whole lead."""
 
 import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from referrals.models import Referral
+from referrals.models import PriorTreatmentLine, Referral
 from referrals.pipeline import first_day_on_time
 from referrals.vocabulary import OPEN_STAGES
 
 TIMELINE_LIMIT = 200
+
+
+def referral_with_patient() -> QuerySet[Referral]:
+    """Leads with their patient, conditions, treatment lines (with their therapies), coordinator,
+    target and outcome: what the lead page and the hand-off both start from."""
+    return Referral.objects.select_related(
+        "patient__primary_condition",
+        "assigned_to",
+        "target_program__hospital",
+        "target_trial",
+        "treatment_outcome",
+    ).prefetch_related(
+        "patient__other_conditions",
+        Prefetch(
+            "patient__treatment_lines",
+            queryset=PriorTreatmentLine.objects.prefetch_related("therapies").order_by(
+                "line_number"
+            ),
+        ),
+    )
+
 
 # The patient as a queue row or a board card shows it (`QUEUE_ROW`, `BOARD_CARD`).
 # The condition shows as its name: its other columns (codes, synonyms, the translations as JSON)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from referrals.eligibility import Evaluation
 from referrals.models import LeadDocument, Patient, PriorTreatmentLine, Referral, ScreeningRecord
+from referrals.selectors.common import referral_with_patient
 from referrals.selectors.eligibility import patient_evaluations
 from trials.models import Program, Trial, TrialSite
 
@@ -31,21 +32,8 @@ class ReferralPacket:
 def referral_for_handoff(referral_id: int) -> Referral:
     """The lead with what a packet or a FHIR bundle needs; raises Referral.DoesNotExist."""
     return (
-        Referral.objects.select_related(
-            "patient__primary_condition",
-            "assigned_to",
-            "target_program__hospital",
-            "target_trial",
-            "treatment_outcome",
-        )
+        referral_with_patient()
         .prefetch_related(
-            "patient__other_conditions",
-            Prefetch(
-                "patient__treatment_lines",
-                queryset=PriorTreatmentLine.objects.prefetch_related("therapies").order_by(
-                    "line_number"
-                ),
-            ),
             Prefetch("screenings", queryset=ScreeningRecord.objects.select_related("recorded_by")),
             Prefetch("documents", queryset=LeadDocument.objects.order_by("uploaded_at", "id")),
             Prefetch(

@@ -11,7 +11,7 @@ from referrals.models import (
     ScreeningRecord,
     Task,
 )
-from referrals.selectors.common import TIMELINE_LIMIT
+from referrals.selectors.common import TIMELINE_LIMIT, referral_with_patient
 from trials.models import Program, Trial
 
 
@@ -21,22 +21,9 @@ def referral_for_lead_page(referral_id: int) -> Referral:
     Raises Referral.DoesNotExist.
     """
     return (
-        Referral.objects.select_related(
-            "patient__primary_condition",
-            "assigned_to",
-            "target_program__hospital",
-            "target_trial",
-            "treatment_outcome",
-        )
+        referral_with_patient()
         .prefetch_related(
-            "patient__other_conditions",
             Prefetch("possible_duplicates", queryset=Referral.objects.select_related("patient")),
-            Prefetch(
-                "patient__treatment_lines",
-                queryset=PriorTreatmentLine.objects.prefetch_related("therapies").order_by(
-                    "line_number"
-                ),
-            ),
             Prefetch(
                 "tasks",
                 queryset=Task.objects.select_related("assignee").order_by(
