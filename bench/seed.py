@@ -390,7 +390,7 @@ class Seeder:
             next_action_due=self.today + datetime.timedelta(days=rng.randint(-6, 21))
             if is_open
             else None,
-            scheduled_for=(stage_changed_at + datetime.timedelta(days=21)).date()
+            infusion_date=(stage_changed_at + datetime.timedelta(days=21)).date()
             if Stage.SCHEDULED in path
             else None,
             stage_changed_at=stage_changed_at,

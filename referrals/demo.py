@@ -305,12 +305,16 @@ def _hospital_side(lead: Referral, moved: dict, liaison, rng: random.Random, now
             infusion = (
                 timezone.localdate(treated)
                 if treated
-                else max(lead.scheduled_for or timezone.localdate(now), lead.consult_date)
+                else max(lead.infusion_date or timezone.localdate(now), lead.consult_date)
             )
             lead.apheresis_date = lead.consult_date + (infusion - lead.consult_date) // 2
-            lead.scheduled_for = infusion
+            lead.infusion_date = infusion
         events.append(
-            (EventKind.HOSPITAL_DATES, accepted + datetime.timedelta(minutes=5), _demo_dates(lead))
+            (
+                EventKind.HOSPITAL_DATES,
+                accepted + datetime.timedelta(minutes=5),
+                lead.hospital_dates_text,
+            )
         )
     if events and (
         lead.stage == Stage.REFERRED or now - events[-1][1] < datetime.timedelta(days=3)
@@ -322,20 +326,6 @@ def _hospital_side(lead: Referral, moved: dict, liaison, rng: random.Random, now
         ReferralEvent(referral=lead, kind=kind, body=body, author=liaison, created_at=at)
         for kind, at, body in events
     )
-
-
-def _demo_dates(lead: Referral) -> str:
-    parts = [
-        f"{label} {day:%d %b %Y}"
-        for label, day in (
-            ("consult", lead.consult_date),
-            ("apheresis", lead.apheresis_date),
-            ("infusion", lead.scheduled_for),
-        )
-        if day
-    ]
-    text = " · ".join(parts)
-    return text[:1].upper() + text[1:]
 
 
 def _draw_lead(rng, index, conditions, coordinators, now, today) -> dict:
@@ -456,7 +446,7 @@ def _save_lead(lead: dict, therapies: dict[str, Therapy], candidates: list[Candi
     )
     referral.stage_changed_at = referral.created_at + step * (len(path) - 1)
     if Stage.SCHEDULED in path:
-        referral.scheduled_for = referral.stage_changed_at.date() + datetime.timedelta(days=21)
+        referral.infusion_date = referral.stage_changed_at.date() + datetime.timedelta(days=21)
     referral.save()
     if screening:
         ScreeningRecord.objects.create(

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -37,6 +37,7 @@ from referrals.vocabulary import (
     DocumentKind,
     EventKind,
     HospitalDeclineReason,
+    HospitalSide,
     ImportJobState,
     Language,
     Priority,
@@ -351,6 +352,29 @@ class ReferralQuerySet(models.QuerySet):
         return self.open().filter(next_action_due__lt=today)
 
 
+# Where a referral stands with its hospital, from the stage and the hospital's own dates: the
+# one definition of `HospitalSide`, computed and stored by the database on every write.
+HOSPITAL_SIDE = Case(
+    When(
+        Q(stage=Stage.REFERRED, consult_date__isnull=False), then=Value(HospitalSide.CONSULT_BOOKED)
+    ),
+    When(
+        Q(stage=Stage.REFERRED, receipt_confirmed_at__isnull=False),
+        then=Value(HospitalSide.RECEIVED),
+    ),
+    When(Q(stage=Stage.REFERRED), then=Value(HospitalSide.SENT)),
+    When(Q(stage=Stage.ACCEPTED), then=Value(HospitalSide.ACCEPTED)),
+    When(Q(stage=Stage.SCHEDULED), then=Value(HospitalSide.SCHEDULED)),
+    When(Q(stage__in=(Stage.TREATED, Stage.FOLLOW_UP)), then=Value(HospitalSide.TREATED)),
+    When(
+        Q(stage=Stage.CLOSED, close_reason=CloseReason.DECLINED_BY_HOSPITAL),
+        then=Value(HospitalSide.DECLINED),
+    ),
+    When(Q(stage=Stage.CLOSED, referred_at__isnull=False), then=Value(HospitalSide.CLOSED)),
+    default=None,
+)
+
+
 class Referral(QuickChoiceDisplay, models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="referrals")
     source = models.CharField(max_length=24, choices=Source.choices)
@@ -378,8 +402,8 @@ class Referral(QuickChoiceDisplay, models.Model):
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     next_action = models.CharField(max_length=200, blank=True)
     next_action_due = models.DateField(null=True, blank=True)
-    scheduled_for = models.DateField(
-        _("treatment date"), null=True, blank=True, help_text=_("Planned CAR-T infusion date.")
+    infusion_date = models.DateField(
+        null=True, blank=True, help_text=_("The CAR-T infusion: planned, then given.")
     )
     stage_changed_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
@@ -421,6 +445,12 @@ class Referral(QuickChoiceDisplay, models.Model):
     coordinator_seen_at = models.DateTimeField(
         null=True, blank=True, help_text=_("When the coordinator last opened the lead.")
     )
+    hospital_side = models.GeneratedField(
+        expression=HOSPITAL_SIDE,
+        output_field=models.CharField(max_length=16, choices=HospitalSide.choices, null=True),
+        db_persist=True,
+        help_text=_("What the hospital has done with the referral; empty before it is sent."),
+    )
     import_job = models.ForeignKey(
         "ImportJob",
         on_delete=models.PROTECT,
@@ -433,7 +463,7 @@ class Referral(QuickChoiceDisplay, models.Model):
     )
 
     objects = ReferralQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["hospital_side"])
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -495,6 +525,20 @@ class Referral(QuickChoiceDisplay, models.Model):
         """The patient's; lists read it counted by the database (`with_failed_line_count()`)."""
         counted = self.__dict__.get(FAILED_LINES_COUNTED)
         return self.patient.failed_line_count if counted is None else counted
+
+    @property
+    def hospital_dates_text(self) -> str:
+        """The hospital's dates as its timeline event says them: "Consult 09 Dec 2026 · …"."""
+        text = " · ".join(
+            f"{label} {day:%d %b %Y}"
+            for label, day in (
+                ("consult", self.consult_date),
+                ("apheresis", self.apheresis_date),
+                ("infusion", self.infusion_date),
+            )
+            if day
+        )
+        return text[:1].upper() + text[1:]
 
     @property
     def has_unread_hospital_update(self) -> bool:

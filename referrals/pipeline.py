@@ -75,7 +75,7 @@ class TransitionFacts:
     has_eligible_screening: bool = False
     target_label: str = ""
     target_is_open: bool = False
-    scheduled_for_set: bool = False
+    infusion_date_set: bool = False
     close_reason: str = ""
     close_detail: str = ""
     screen_failure_criterion: str = ""
@@ -147,8 +147,8 @@ def _guard_problems(target: Stage, facts: TransitionFacts) -> list[str]:
             return ["Choose a target program or trial before referring."]
         if not facts.target_is_open:
             return [f"{facts.target_label} is not accepting referrals right now."]
-    if target == Stage.SCHEDULED and not facts.scheduled_for_set:
-        return ["Set the treatment date before marking the lead scheduled."]
+    if target == Stage.SCHEDULED and not facts.infusion_date_set:
+        return ["Set the infusion date before marking the lead scheduled."]
     return []
 
 
@@ -179,9 +179,9 @@ def hospital_date_problems(
     *,
     stage: str,
     referred_on: datetime.date | None,
-    consult: datetime.date | None,
-    apheresis: datetime.date | None,
-    infusion: datetime.date | None,
+    consult_date: datetime.date | None,
+    apheresis_date: datetime.date | None,
+    infusion_date: datetime.date | None,
 ) -> list[str]:
     """Why the consult, apheresis and infusion dates cannot be set; empty when they can.
 
@@ -192,20 +192,20 @@ def hospital_date_problems(
     current = Stage(stage)
     if current not in HOSPITAL_OPEN_STAGES:
         return [f"Dates cannot be changed while the referral is “{current.label}”."]
-    if (apheresis or infusion) and current not in TREATMENT_DATE_STAGES:
+    if (apheresis_date or infusion_date) and current not in TREATMENT_DATE_STAGES:
         return ["Apheresis and infusion dates can be set once the referral is accepted."]
     problems = []
-    if consult and referred_on and consult < referred_on:
+    if consult_date and referred_on and consult_date < referred_on:
         problems.append(f"The consult cannot be before the referral ({referred_on:%d %b %Y}).")
-    if apheresis and not consult:
+    if apheresis_date and not consult_date:
         problems.append("Set the consult date before the apheresis date.")
-    if infusion and not consult:
+    if infusion_date and not consult_date:
         problems.append("Set the consult date before the infusion date.")
-    if consult and apheresis and apheresis < consult:
+    if consult_date and apheresis_date and apheresis_date < consult_date:
         problems.append("Apheresis cannot be before the consult.")
-    if consult and infusion and infusion < consult:
+    if consult_date and infusion_date and infusion_date < consult_date:
         problems.append("The infusion cannot be before the consult.")
-    if apheresis and infusion and infusion < apheresis:
+    if apheresis_date and infusion_date and infusion_date < apheresis_date:
         problems.append("The infusion cannot be before apheresis.")
     return problems
 

@@ -92,6 +92,28 @@ TREATMENT_DATE_STAGES = (Stage.ACCEPTED, Stage.SCHEDULED)
 FOLLOW_UP_STAGES = (Stage.TREATED, Stage.FOLLOW_UP)
 
 
+# --- where a referral stands with its hospital ---------------------------------------------------
+
+
+class HospitalSide(models.TextChoices):
+    """What the hospital has done with a referral. Stored by the database as
+    `Referral.hospital_side`, computed from the stage, close reason and the hospital's dates
+    (`referrals.models.HOSPITAL_SIDE`); nothing else derives it."""
+
+    SENT = "sent", _("Sent, receipt not confirmed")
+    RECEIVED = "received", _("Received, awaiting decision")
+    CONSULT_BOOKED = "consult_booked", _("Consult booked, awaiting decision")
+    ACCEPTED = "accepted", _("Accepted")
+    SCHEDULED = "scheduled", _("Infusion scheduled")
+    TREATED = "treated", _("Treated")
+    DECLINED = "declined", _("Declined by the hospital")
+    CLOSED = "closed", _("Closed by the service")
+
+
+# The hospital has it and has not decided yet: its liaison's "Decide" list.
+AWAITING_DECISION = (HospitalSide.SENT, HospitalSide.RECEIVED, HospitalSide.CONSULT_BOOKED)
+
+
 # --- why a lead closed ---------------------------------------------------------------------------
 
 

@@ -89,7 +89,7 @@ def test_it_seeds_a_liaison_per_hospital_and_the_hospital_side_of_referred_leads
             assert lead.hospital_decision_at >= lead.receipt_confirmed_at >= lead.referred_at
             assert lead.consult_date >= referred_on
         if lead.apheresis_date:
-            assert lead.consult_date <= lead.apheresis_date <= lead.scheduled_for
+            assert lead.consult_date <= lead.apheresis_date <= lead.infusion_date
     assert Referral.objects.filter(hospital_update_at__isnull=False).exists()  # queue badges
 
     _run("seed_demo")

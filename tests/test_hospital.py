@@ -22,6 +22,7 @@ from referrals.models import (
     CloseReason,
     EventKind,
     HospitalDeclineReason,
+    HospitalSide,
     Patient,
     Referral,
     ReferralEvent,
@@ -288,7 +289,7 @@ MET = TransitionFacts(
     has_eligible_screening=True,
     target_label="Sheba CD19",
     target_is_open=True,
-    scheduled_for_set=True,
+    infusion_date_set=True,
     close_reason=CloseReason.DECLINED_BY_HOSPITAL,
     hospital_decline_reason=HospitalDeclineReason.NO_CAPACITY,
     infusion_date=TODAY - DAY,
@@ -349,9 +350,9 @@ def test_it_refuses_dates_out_of_order(stage, dates, message):
     problems = pipeline.hospital_date_problems(
         stage=stage,
         referred_on=TODAY - 10 * DAY,
-        consult=dates.get("consult"),
-        apheresis=dates.get("apheresis"),
-        infusion=dates.get("infusion"),
+        consult_date=dates.get("consult"),
+        apheresis_date=dates.get("apheresis"),
+        infusion_date=dates.get("infusion"),
     )
 
     assert any(message in problem for problem in problems), problems
@@ -576,7 +577,7 @@ def test_it_proposes_a_consult_but_no_treatment_dates_before_accepting(
     )
 
     lead.refresh_from_db()
-    assert (lead.consult_date, lead.apheresis_date, lead.scheduled_for) == (consult, None, None)
+    assert (lead.consult_date, lead.apheresis_date, lead.infusion_date) == (consult, None, None)
     assert lead.stage == Stage.REFERRED
     with pytest.raises(services.ReferralError, match="once the referral is accepted"):
         services.hospital_set_dates(
@@ -627,7 +628,7 @@ def test_it_schedules_an_accepted_referral_when_the_infusion_date_is_set(
     assert response.status_code == 302
     lead.refresh_from_db()
     assert lead.stage == Stage.SCHEDULED
-    assert (lead.consult_date, lead.apheresis_date, lead.scheduled_for) == (
+    assert (lead.consult_date, lead.apheresis_date, lead.infusion_date) == (
         consult,
         apheresis,
         infusion,
@@ -673,7 +674,84 @@ def test_it_reports_the_treatment_only_once_the_infusion_was_given(liaison_clien
 
     assert response.status_code == 302
     lead.refresh_from_db()
-    assert (lead.stage, lead.scheduled_for) == (Stage.TREATED, TODAY - DAY)
+    assert (lead.stage, lead.infusion_date) == (Stage.TREATED, TODAY - DAY)
+
+
+def test_it_says_where_the_referral_stands_with_the_hospital_at_every_step(
+    liaison_client, liaison, lead, coordinator, client
+):
+    def step(response_or_lead) -> tuple[str, str]:
+        lead.refresh_from_db()
+        listed = liaison_client.get(reverse("hospital:referrals")).text
+        return lead.hospital_side, listed
+
+    side, listed = step(lead)
+    assert side == HospitalSide.SENT
+    assert "Confirm receipt" in listed
+    liaison_client.post(_url("receipt", lead), {"version": lead.version})
+    side, listed = step(lead)
+    assert side == HospitalSide.RECEIVED
+    assert "Confirm receipt" not in listed and "Decide" in listed
+    liaison_client.post(_url("dates", lead), {"version": lead.version, "consult_date": TODAY})
+    assert step(lead)[0] == HospitalSide.CONSULT_BOOKED
+    liaison_client.post(_url("accept", lead), {"version": lead.version})
+    side, listed = step(lead)
+    assert side == HospitalSide.ACCEPTED
+    assert "Set the dates" in listed
+    liaison_client.post(
+        _url("dates", lead),
+        {"version": lead.version, "consult_date": TODAY, "infusion_date": TODAY + 20 * DAY},
+    )
+    assert step(lead)[0] == HospitalSide.SCHEDULED
+    Referral.objects.filter(pk=lead.pk).update(
+        referred_at=timezone.now() - 30 * DAY, consult_date=TODAY - 20 * DAY
+    )
+    liaison_client.post(_url("treated", lead), {"version": lead.version, "infusion_date": TODAY})
+    assert step(lead)[0] == HospitalSide.TREATED
+
+    client.force_login(coordinator)
+    page = client.get(reverse("referrals:lead", args=[lead.pk])).text
+    assert "<dt>Now</dt>" in page and "Treated" in page
+
+
+def test_it_takes_a_booked_consult_as_the_hospitals_receipt(liaison_client, liaison, lead):
+    lead = services.hospital_set_dates(
+        referral=lead,
+        by=liaison,
+        expected_version=lead.version,
+        consult_date=TODAY + 3 * DAY,
+        apheresis_date=None,
+        infusion_date=None,
+    )
+
+    assert lead.receipt_confirmed_at is not None
+    assert lead.hospital_side == HospitalSide.CONSULT_BOOKED
+    refused = liaison_client.post(_url("receipt", lead), {"version": lead.version}, follow=True)
+    assert "Receipt was already confirmed" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("stage", "close_reason", "referred", "side"),
+    [
+        (Stage.SCREENING, "", False, None),
+        (Stage.CLOSED, CloseReason.SCREEN_FAILED, False, None),
+        (Stage.CLOSED, CloseReason.DECLINED_BY_HOSPITAL, True, HospitalSide.DECLINED),
+        (Stage.CLOSED, CloseReason.DECLINED_BY_PATIENT, True, HospitalSide.CLOSED),
+        (Stage.FOLLOW_UP, "", True, HospitalSide.TREATED),
+    ],
+)
+def test_it_computes_the_hospital_side_in_the_database_whatever_writes_the_lead(
+    lead, stage, close_reason, referred, side
+):
+    criterion = "other" if close_reason == CloseReason.SCREEN_FAILED else ""
+    Referral.objects.filter(pk=lead.pk).update(
+        stage=stage,
+        close_reason=close_reason,
+        screen_failure_criterion=criterion,
+        referred_at=lead.referred_at if referred else None,
+    )
+
+    assert Referral.objects.get(pk=lead.pk).hospital_side == side
 
 
 def test_it_refuses_to_report_a_treatment_before_scheduling(liaison, lead):
@@ -685,7 +763,7 @@ def test_it_refuses_to_report_a_treatment_before_scheduling(liaison, lead):
             to_stage=Stage.TREATED,
             by=liaison,
             expected_version=lead.version,
-            scheduled_for=TODAY - DAY,
+            infusion_date=TODAY - DAY,
         )
 
 
@@ -830,7 +908,7 @@ def _sent(program, *, days_ago: float, path: dict[str, float] | None = None, **f
         receipt_confirmed_at=referred_at + path["receipt"] * DAY if "receipt" in path else None,
         hospital_decision_at=referred_at + path["decision"] * DAY if "decision" in path else None,
         consult_date=on + path["consult"] * DAY if "consult" in path else None,
-        scheduled_for=on + path["infusion"] * DAY if "infusion" in path else None,
+        infusion_date=on + path["infusion"] * DAY if "infusion" in path else None,
         **fields,
     )
     if "infusion" in path:

@@ -29,7 +29,7 @@ GUARDS_MET = TransitionFacts(
     has_eligible_screening=True,
     target_label="Sheba CD19",
     target_is_open=True,
-    scheduled_for_set=True,
+    infusion_date_set=True,
 )
 OPEN = [stage for stage in Stage if stage != Stage.CLOSED]
 
@@ -41,7 +41,7 @@ def _lead_ready_for_anything(stage: Stage, coordinator) -> Referral:
         close_reason=CloseReason.OTHER if stage == Stage.CLOSED else "",
         assigned_to=coordinator,
         target_program=ProgramFactory(),
-        scheduled_for=datetime.date(2026, 12, 1),
+        infusion_date=datetime.date(2026, 12, 1),
     )
     ScreeningRecord.objects.create(
         referral=referral,
@@ -261,7 +261,7 @@ def test_it_refers_only_to_an_accepting_program_or_recruiting_trial(coordinator,
 def test_it_needs_a_treatment_date_to_schedule(coordinator):
     referral = ReferralFactory(stage=Stage.ACCEPTED)
 
-    with pytest.raises(services.ReferralError, match="treatment date"):
+    with pytest.raises(services.ReferralError, match="infusion date"):
         services.referral_transition(
             referral=referral, to_stage=Stage.SCHEDULED, by=coordinator, expected_version=1
         )
@@ -270,11 +270,11 @@ def test_it_needs_a_treatment_date_to_schedule(coordinator):
         to_stage=Stage.SCHEDULED,
         by=coordinator,
         expected_version=1,
-        scheduled_for=datetime.date(2027, 1, 10),
+        infusion_date=datetime.date(2027, 1, 10),
     )
 
     referral.refresh_from_db()
-    assert (referral.stage, referral.scheduled_for) == (Stage.SCHEDULED, datetime.date(2027, 1, 10))
+    assert (referral.stage, referral.infusion_date) == (Stage.SCHEDULED, datetime.date(2027, 1, 10))
 
 
 def test_it_refuses_a_stale_save_and_keeps_the_first_one(coordinator, coordinator2):

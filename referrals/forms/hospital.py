@@ -78,7 +78,7 @@ class HospitalDatesForm(VersionedForm):
                 "version": referral.version,
                 "consult_date": referral.consult_date,
                 "apheresis_date": referral.apheresis_date,
-                "infusion_date": referral.scheduled_for,
+                "infusion_date": referral.infusion_date,
             },
         )
         super().__init__(*args, **kwargs)

@@ -40,8 +40,8 @@ class TransitionForm(VersionedForm):
         max_length=500,
         widget=UnfoldAdminTextInputWidget,
     )
-    scheduled_for = forms.DateField(
-        label="Treatment date", required=False, widget=UnfoldAdminDateWidget(attrs=DATE_INPUT)
+    infusion_date = forms.DateField(
+        label="Infusion date", required=False, widget=UnfoldAdminDateWidget(attrs=DATE_INPUT)
     )
     note = forms.CharField(
         required=False,

@@ -37,7 +37,13 @@ from referrals.models import (
 from referrals.selectors.common import TIMELINE_LIMIT, _plain
 from referrals.selectors.dashboard import Period
 from referrals.selectors.eligibility import patient_for_eligibility
-from referrals.vocabulary import HOSPITAL_OPEN_STAGES, EventKind, Stage
+from referrals.vocabulary import (
+    AWAITING_DECISION,
+    HOSPITAL_OPEN_STAGES,
+    EventKind,
+    HospitalSide,
+    Stage,
+)
 
 HOSPITAL_PAGE_SIZE = 50
 
@@ -153,7 +159,7 @@ def liaison_referrals(
     elif search:
         leads = leads.matching(search)
     awaiting = Case(
-        When(stage=Stage.REFERRED, hospital_decision_at__isnull=True, then=Value(0)),
+        When(hospital_side__in=AWAITING_DECISION, then=Value(0)),
         default=Value(1),
         output_field=IntegerField(),
     )
@@ -198,14 +204,10 @@ def referral_for_liaison_page(referral: Referral) -> Referral:
 def hospital_open_counts(user: AbstractBaseUser) -> dict[str, int]:
     """The liaison's open referrals by what they wait for: one query."""
     return referrals_visible_to(user).aggregate(
-        awaiting_receipt=Count(
-            "id", filter=Q(stage=Stage.REFERRED, receipt_confirmed_at__isnull=True)
-        ),
-        awaiting_decision=Count(
-            "id", filter=Q(stage=Stage.REFERRED, hospital_decision_at__isnull=True)
-        ),
-        accepted=Count("id", filter=Q(stage=Stage.ACCEPTED)),
-        scheduled=Count("id", filter=Q(stage=Stage.SCHEDULED)),
+        awaiting_receipt=Count("id", filter=Q(hospital_side=HospitalSide.SENT)),
+        awaiting_decision=Count("id", filter=Q(hospital_side__in=AWAITING_DECISION)),
+        accepted=Count("id", filter=Q(hospital_side=HospitalSide.ACCEPTED)),
+        scheduled=Count("id", filter=Q(hospital_side=HospitalSide.SCHEDULED)),
     )
 
 
@@ -245,7 +247,7 @@ def _days_after_referral(today: datetime.date) -> list:
         days(TruncDate("receipt_confirmed_at")),
         days(TruncDate("hospital_decision_at")),
         days(F("consult_date"), Q(consult_date__lte=today)),
-        days(F("scheduled_for"), Q(treated)),
+        days(F("infusion_date"), Q(treated)),
     ]
 
 

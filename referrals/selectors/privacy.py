@@ -102,7 +102,7 @@ def patient_data_export(patient_id: int) -> dict:
                         "consent_version",
                         "consent_text",
                         "consented_at",
-                        "scheduled_for",
+                        "infusion_date",
                         "created_at",
                         "referred_at",
                         "receipt_confirmed_at",

@@ -25,7 +25,14 @@ from referrals.services.common import (
     _save_new_version,
 )
 from referrals.services.transitions import _Move, _stage_move
-from referrals.vocabulary import HOSPITAL_OPEN_STAGES, CloseReason, EventKind, Stage
+from referrals.vocabulary import (
+    AWAITING_DECISION,
+    HOSPITAL_OPEN_STAGES,
+    CloseReason,
+    EventKind,
+    HospitalSide,
+    Stage,
+)
 
 
 def _liaison_locked(
@@ -85,7 +92,7 @@ def hospital_report_treatment(
 ) -> Referral:
     """The hospital reports the infusion given on `infusion_date`; the coordinator is told."""
     current = _liaison_locked(referral, by, expected_version)
-    move = _Move(note=note, scheduled_for=infusion_date)
+    move = _Move(note=note, infusion_date=infusion_date)
     return _stage_move(
         current, to_stage=Stage.TREATED, by=by, role=pipeline.Role.LIAISON, move=move
     )[0]
@@ -97,9 +104,9 @@ def hospital_confirm_receipt(
 ) -> Referral:
     """The hospital says it has the referral; the coordinator stops chasing it."""
     current = _liaison_locked(referral, by, expected_version)
-    if current.stage != Stage.REFERRED:
+    if current.hospital_side not in AWAITING_DECISION:
         raise ReferralError("Receipt is confirmed while the referral awaits the hospital.")
-    if current.receipt_confirmed_at:
+    if current.hospital_side != HospitalSide.SENT:
         when = timezone.localtime(current.receipt_confirmed_at)
         raise ReferralError(f"Receipt was already confirmed on {when:%d %b %Y}.")
     now = timezone.now()
@@ -139,20 +146,6 @@ def hospital_request_documents(
     return event
 
 
-def _describe_dates(referral: Referral) -> str:
-    parts = [
-        (label, day)
-        for label, day in (
-            ("consult", referral.consult_date),
-            ("apheresis", referral.apheresis_date),
-            ("infusion", referral.scheduled_for),
-        )
-        if day
-    ]
-    text = " · ".join(f"{label} {day:%d %b %Y}" for label, day in parts)
-    return text[:1].upper() + text[1:]
-
-
 @transaction.atomic
 def hospital_set_dates(
     *,
@@ -173,23 +166,25 @@ def hospital_set_dates(
     problems = pipeline.hospital_date_problems(
         stage=current.stage,
         referred_on=_referred_on(current),
-        consult=consult_date,
-        apheresis=apheresis_date,
-        infusion=infusion_date,
+        consult_date=consult_date,
+        apheresis_date=apheresis_date,
+        infusion_date=infusion_date,
     )
     if current.stage == Stage.SCHEDULED and not infusion_date:
         problems.append("A scheduled referral keeps its infusion date; change it instead.")
     if problems:
         raise ReferralError(" ".join(problems))
     new = (consult_date, apheresis_date, infusion_date)
-    if new == (current.consult_date, current.apheresis_date, current.scheduled_for):
+    if new == (current.consult_date, current.apheresis_date, current.infusion_date):
         raise ReferralError("The dates are unchanged.")
     now = timezone.now()
     current.consult_date, current.apheresis_date = consult_date, apheresis_date
-    current.scheduled_for = infusion_date
+    current.infusion_date = infusion_date
     current.hospital_update_at = now
+    if consult_date and not current.receipt_confirmed_at:
+        current.receipt_confirmed_at = now  # a hospital that books a consult has the referral
     _save_new_version(current)
-    events = [_event(current, EventKind.HOSPITAL_DATES, by, _describe_dates(current))]
+    events = [_event(current, EventKind.HOSPITAL_DATES, by, current.hospital_dates_text)]
     if current.stage == Stage.ACCEPTED and infusion_date:
         current, scheduled = _stage_move(
             current,

@@ -34,7 +34,7 @@ class _Move:
     close_detail: str = ""
     screen_failure_criterion: str = ""
     note: str = ""
-    scheduled_for: datetime.date | None = None
+    infusion_date: datetime.date | None = None
     hospital_decline_reason: str = ""
 
 
@@ -49,7 +49,7 @@ def referral_transition(
     close_detail: str = "",
     screen_failure_criterion: str = "",
     note: str = "",
-    scheduled_for: datetime.date | None = None,
+    infusion_date: datetime.date | None = None,
 ) -> Referral:
     """Move a lead to another stage if the pipeline allows it, with its timeline event.
 
@@ -67,7 +67,7 @@ def referral_transition(
         close_detail=close_detail,
         screen_failure_criterion=screen_failure_criterion,
         note=note,
-        scheduled_for=scheduled_for,
+        infusion_date=infusion_date,
     )
     return _stage_move(current, to_stage=to_stage, by=by, role=role, move=move)[0]
 
@@ -95,23 +95,23 @@ def _stage_move(
         has_eligible_screening=selectors.lead_has_eligible_screening(current),
         target_label=target_label,
         target_is_open=target_is_open,
-        scheduled_for_set=bool(move.scheduled_for or current.scheduled_for),
+        infusion_date_set=bool(move.infusion_date or current.infusion_date),
         close_reason=move.close_reason,
         close_detail=move.close_detail,
         screen_failure_criterion=move.screen_failure_criterion,
         note=move.note,
         hospital_decline_reason=move.hospital_decline_reason,
-        infusion_date=move.scheduled_for or current.scheduled_for,
+        infusion_date=move.infusion_date or current.infusion_date,
         today=timezone.localdate(),
     )
     problems = pipeline.transition_problems(from_stage, to_stage, facts, role)
-    if not problems and role == pipeline.Role.LIAISON and move.scheduled_for:
+    if not problems and role == pipeline.Role.LIAISON and move.infusion_date:
         problems = pipeline.hospital_date_problems(
             stage=from_stage,
             referred_on=_referred_on(current),
-            consult=current.consult_date,
-            apheresis=current.apheresis_date,
-            infusion=move.scheduled_for,
+            consult_date=current.consult_date,
+            apheresis_date=current.apheresis_date,
+            infusion_date=move.infusion_date,
         )
     if problems:
         raise ReferralError(" ".join(problems))
@@ -127,8 +127,8 @@ def _stage_move(
     elif from_stage == Stage.CLOSED:
         current.close_reason, current.close_detail = "", ""
         current.screen_failure_criterion = ""
-    if move.scheduled_for:
-        current.scheduled_for = move.scheduled_for
+    if move.infusion_date:
+        current.infusion_date = move.infusion_date
     _hospital_side_on_move(current, from_stage, to_stage, now, move.hospital_decline_reason)
     if role == pipeline.Role.LIAISON:
         current.hospital_update_at = now

@@ -32,10 +32,11 @@ from referrals.views.common import (
     page_context,
 )
 from referrals.vocabulary import (
+    AWAITING_DECISION,
     HOSPITAL_OPEN_STAGES,
     TREATMENT_DATE_STAGES,
     AccessAction,
-    CloseReason,
+    HospitalSide,
     Stage,
 )
 
@@ -67,7 +68,7 @@ def hospital_referrals(request: HttpRequest) -> HttpResponse:
             "lead": lead,
             "snapshot": selectors.sent_snapshot(lead),
             "waiting": _waiting_days(lead, today),
-            "awaiting_decision": lead.stage == Stage.REFERRED and not lead.hospital_decision_at,
+            "awaiting_decision": lead.hospital_side in AWAITING_DECISION,
         }
         for lead in leads[: selectors.HOSPITAL_PAGE_SIZE]
     ]
@@ -118,21 +119,21 @@ def _render_referral(request: HttpRequest, referral: Referral, **bound: forms.Fo
         "documents": referral.documents.all(),
         "timeline": referral.hospital_timeline,
         "waiting": _waiting_days(referral, timezone.localdate()),
-        "can_confirm": stage == Stage.REFERRED and not referral.receipt_confirmed_at,
-        "can_decide": stage == Stage.REFERRED,
+        "can_confirm": referral.hospital_side == HospitalSide.SENT,
+        "can_decide": referral.hospital_side in AWAITING_DECISION,
         "can_decline": pipeline.role_may_move(pipeline.Role.LIAISON, stage, Stage.CLOSED),
         "can_request": stage in HOSPITAL_OPEN_STAGES,
         "can_set_dates": stage in HOSPITAL_OPEN_STAGES,
         "can_set_treatment_dates": stage in TREATMENT_DATE_STAGES,
         "can_report_treated": stage == Stage.SCHEDULED,
-        "declined_by_hospital": referral.close_reason == CloseReason.DECLINED_BY_HOSPITAL,
+        "declined_by_hospital": referral.hospital_side == HospitalSide.DECLINED,
         "receipt_form": VersionedForm(initial=versioned, auto_id="receipt_%s"),
         "accept_form": HospitalAcceptForm(initial=versioned, auto_id="accept_%s"),
         "decline_form": HospitalDeclineForm(initial=versioned, auto_id="decline_%s"),
         "request_form": DocumentsRequestForm(auto_id="request_%s"),
         "dates_form": HospitalDatesForm(referral=referral, auto_id="dates_%s"),
         "treated_form": HospitalTreatedForm(
-            initial={**versioned, "infusion_date": referral.scheduled_for}, auto_id="treated_%s"
+            initial={**versioned, "infusion_date": referral.infusion_date}, auto_id="treated_%s"
         ),
     }
     context.update(bound)

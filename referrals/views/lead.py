@@ -64,7 +64,7 @@ def lead_transition(request: HttpRequest, pk: int) -> HttpResponse:
             close_detail=data["close_detail"],
             screen_failure_criterion=data["screen_failure_criterion"],
             note=data["note"],
-            scheduled_for=data["scheduled_for"],
+            infusion_date=data["infusion_date"],
         )
         return f"Moved to {moved.get_stage_display()}."
 

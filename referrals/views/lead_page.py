@@ -95,7 +95,7 @@ def follow_up_context(request: HttpRequest, referral: Referral) -> dict:
             if hasattr(outcome, name)
         }
     else:
-        outcome_initial = {"infusion_date": referral.scheduled_for, "product": product}
+        outcome_initial = {"infusion_date": referral.infusion_date, "product": product}
     return {
         "outcome": outcome,
         "visits": visits,
