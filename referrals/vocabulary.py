@@ -1,7 +1,7 @@
 """The referral domain's words, each defined once: stages and their groupings, reasons, kinds
 and the ranges of clinical scores.
 
-Plain Python (Django's TextChoices are enums, not models), so `models.py`, the pure rule modules
+Plain Python (Django's TextChoices are enums, not models), so `models/`, the pure rule modules
 (`pipeline.py`), services, selectors, forms and templates all read the same definitions and a
 rule module can be tested without a database.
 """
