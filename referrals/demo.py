@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from referrals import roles, selectors
-from referrals.eligibility import Candidate, Verdict, evaluate
+from referrals.eligibility import Candidate, ConditionTree, Verdict, evaluate
 from referrals.models import (
     LiaisonProfile,
     Patient,
@@ -215,7 +215,8 @@ def demo_data_seed(*, referral_count: int = 300, seed: int = 20261127) -> int:
     coordinators = list(User.objects.filter(username__in=["coordinator", "coordinator2"]))
     conditions = {c.slug: c for c in Condition.objects.filter(slug__in=CONDITION_WEIGHTS)}
     therapies = {t.name: t for t in Therapy.objects.all()}
-    candidates = selectors.eligibility_candidates()
+    tree = selectors.condition_tree()
+    candidates = selectors.eligibility_candidates(tree)
     existing = set(
         Patient.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}").values_list(
             "email", flat=True
@@ -229,7 +230,7 @@ def demo_data_seed(*, referral_count: int = 300, seed: int = 20261127) -> int:
         lead = _draw_lead(rng, index, conditions, coordinators, now, today)
         if lead["patient"].email in existing:
             continue
-        _save_lead(lead, therapies, candidates)
+        _save_lead(lead, therapies, candidates, tree)
         created += 1
     demo_hospital_side_seed(rng=random.Random(seed + 1))
     return created
@@ -405,7 +406,9 @@ def _stage_path(stage: Stage, rng: random.Random) -> list[Stage]:
     return list(OPEN_STAGES[: OPEN_STAGES.index(stage) + 1])
 
 
-def _save_lead(lead: dict, therapies: dict[str, Therapy], candidates: list[Candidate]) -> None:
+def _save_lead(
+    lead: dict, therapies: dict[str, Therapy], candidates: list[Candidate], tree: ConditionTree
+) -> None:
     patient = lead["patient"]
     patient.save()
     for line in lead["lines"]:
@@ -427,7 +430,10 @@ def _save_lead(lead: dict, therapies: dict[str, Therapy], candidates: list[Candi
     if Stage.ELIGIBLE in path:
         # Only leads the engine really finds eligible get past screening, as in the pipeline.
         evaluations = evaluate(
-            selectors.patient_facts(selectors.patient_for_eligibility(patient.pk)), candidates
+            selectors.patient_facts(selectors.patient_for_eligibility(patient.pk)),
+            candidates,
+            today=timezone.localdate(),
+            tree=tree,
         )
         screening = next((e for e in evaluations if e.verdict == Verdict.ELIGIBLE), None)
         if screening is None:

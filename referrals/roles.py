@@ -36,6 +36,8 @@ ROLES: Mapping[str, frozenset[str]] = {
                 _EDIT,
                 [
                     "condition",
+                    "eligibilitycriterion",
+                    "historicaleligibilitycriterion",
                     "historicalprogram",
                     "historicaltrial",
                     "hospital",
@@ -49,6 +51,8 @@ ROLES: Mapping[str, frozenset[str]] = {
                 "referrals",
                 _EDIT,
                 [
+                    "clinicalfact",
+                    "historicalclinicalfact",
                     "historicalpatient",
                     "historicalpriortreatmentline",
                     "historicalpriortreatmentline_therapies",
@@ -65,7 +69,7 @@ ROLES: Mapping[str, frozenset[str]] = {
             *_permissions(
                 "referrals",
                 ["view"],
-                ["accesslog", "importjob", "leaddocument", "referralsnapshot"],
+                ["accesslog", "criterionoverride", "importjob", "leaddocument", "referralsnapshot"],
             ),
             "referrals.erase_patient",
             "referrals.export_patient_data",
@@ -77,13 +81,23 @@ ROLES: Mapping[str, frozenset[str]] = {
             *_permissions(
                 "referrals",
                 ["add", "change", "view"],
-                ["patient", "priortreatmentline", "referral", "task"],
+                ["clinicalfact", "patient", "priortreatmentline", "referral", "task"],
             ),
             *_permissions("referrals", ["add", "view"], ["referralevent", "screeningrecord"]),
+            # Overrides are made on the lead page, through their service, never in the admin.
+            "referrals.view_criterionoverride",
             *_permissions(
                 "trials",
                 ["view"],
-                ["condition", "hospital", "program", "therapy", "trial", "trialsite"],
+                [
+                    "condition",
+                    "eligibilitycriterion",
+                    "hospital",
+                    "program",
+                    "therapy",
+                    "trial",
+                    "trialsite",
+                ],
             ),
         }
     ),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from referrals.views import board, follow_up, handoff, lead, queue
+from referrals.views import board, facts, follow_up, handoff, lead, queue
 
 app_name = "referrals"
 
@@ -19,6 +19,13 @@ urlpatterns = [
     path("leads/<int:pk>/target/", lead.lead_target, name="lead_target"),
     path("leads/<int:pk>/lines/", lead.lead_line, name="lead_line"),
     path("leads/<int:pk>/merge/", lead.lead_merge, name="lead_merge"),
+    path("leads/<int:pk>/facts/", facts.lead_fact, name="lead_fact"),
+    path("leads/<int:pk>/overrides/", facts.lead_override, name="lead_override"),
+    path(
+        "leads/<int:pk>/overrides/withdraw/",
+        facts.lead_override_clear,
+        name="lead_override_clear",
+    ),
     path("leads/<int:pk>/documents/", lead.lead_document_upload, name="lead_document_upload"),
     path("leads/<int:pk>/documents/<int:document_pk>/", lead.lead_document, name="lead_document"),
     path("leads/<int:pk>/packet/", handoff.lead_packet, name="lead_packet"),

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+# How a treatment line ended is clinical vocabulary the trials' criteria are written in too.
+from trials.clinical import FACTS, FAILURE_REASONS, ReasonStopped  # noqa: F401
+
 # --- patients and their treatment lines ----------------------------------------------------------
 
 
@@ -26,27 +29,6 @@ class Language(models.TextChoices):
     HEBREW = "he", _("Hebrew")
     RUSSIAN = "ru", _("Russian")
     ARABIC = "ar", _("Arabic")
-
-
-class ReasonStopped(models.TextChoices):
-    ONGOING = "ongoing", _("Ongoing")
-    INADEQUATE_RESPONSE = "inadequate_response", _("Inadequate response")
-    LOSS_OF_RESPONSE = "loss_of_response", _("Loss of response")
-    INTOLERANCE = "intolerance", _("Intolerance")
-    ADVERSE_EVENT = "adverse_event", _("Adverse event")
-    REMISSION = "remission", _("Remission")
-    PATIENT_CHOICE = "patient_choice", _("Patient choice")
-    UNKNOWN = "unknown", _("Unknown")
-
-
-FAILURE_REASONS = frozenset(
-    {
-        ReasonStopped.INADEQUATE_RESPONSE,
-        ReasonStopped.LOSS_OF_RESPONSE,
-        ReasonStopped.INTOLERANCE,
-        ReasonStopped.ADVERSE_EVENT,
-    }
-)
 
 
 class BestResponse(models.TextChoices):
@@ -203,6 +185,8 @@ class EventKind(models.TextChoices):
     PACKET_SENT = "packet_sent", _("Referral packet sent")
     OUTCOME = "outcome", _("Treatment outcome")
     FOLLOW_UP = "follow_up", _("Follow-up visit")
+    CLINICAL_FACT = "clinical_fact", _("Clinical fact")
+    OVERRIDE = "override", _("Criterion override")
 
 
 class ScreeningVerdict(models.TextChoices):
@@ -276,9 +260,8 @@ class Measure:
     high: int
 
 
+# The scores a follow-up visit records, with the ranges of the clinical catalogue.
 MEASURES = {
-    "sledai_2k": Measure("SLEDAI-2K", 105),
-    "das28": Measure("DAS28", 10),
-    "mrss": Measure("mRSS", 51),
-    "mg_adl": Measure("MG-ADL", 24),
+    kind: Measure(str(FACTS[kind].label), int(FACTS[kind].high))
+    for kind in ("sledai_2k", "das28", "mrss", "mg_adl")
 }

@@ -8,6 +8,8 @@ from PIL import Image
 from pypdf import PdfWriter
 
 from referrals.models import (
+    ClinicalFact,
+    FactSource,
     Patient,
     PriorTreatmentLine,
     ReasonStopped,
@@ -21,6 +23,7 @@ from trials.models import (
     Condition,
     ConditionGroup,
     DrugClass,
+    EligibilityCriterion,
     Hospital,
     Program,
     ProgramStatus,
@@ -124,6 +127,32 @@ class PatientFactory(DjangoModelFactory):
     phone = factory.Sequence(lambda n: f"+9725{n:08d}")
     email = factory.Sequence(lambda n: f"patient{n}@example.org")
     primary_condition = factory.SubFactory(ConditionFactory)
+
+
+class ClinicalFactFactory(DjangoModelFactory):
+    """An eGFR of 90 measured ten days ago, unless told otherwise."""
+
+    class Meta:
+        model = ClinicalFact
+
+    patient = factory.SubFactory(PatientFactory)
+    kind = "egfr"
+    value_number = 90
+    observed_on = factory.LazyFunction(lambda: datetime.date.today() - datetime.timedelta(10))
+    source = FactSource.DOCUMENT
+
+
+class EligibilityCriterionFactory(DjangoModelFactory):
+    """An exclusion of eGFR below 30 on a trial, unless told otherwise."""
+
+    class Meta:
+        model = EligibilityCriterion
+
+    trial = factory.SubFactory(TrialFactory)
+    role = "exclusion"
+    kind = "threshold"
+    params = factory.LazyFunction(lambda: {"fact": "egfr", "op": "<", "value": 30})
+    source_text = "eGFR < 30 mL/min/1.73 m²."
 
 
 class PriorTreatmentLineFactory(DjangoModelFactory):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from referrals.models import FollowUpVisit, Referral, Stage, TreatmentOutcome
+from referrals.models import CriterionOverride, FollowUpVisit, Referral, Stage, TreatmentOutcome
 from tests import pages
 from tests.factories import PatientFactory, ReferralFactory, TaskFactory, TherapyFactory, pdf_bytes
 
@@ -119,6 +119,37 @@ def _visit(lead, *, program, coordinator) -> Post:
     return _lead_url("lead_visit", lead, visit.pk), data
 
 
+def _fact(lead, *, program, coordinator) -> Post:
+    data = {"kind": "egfr", "value": "62", "observed_on": pages.today(), "source": "document"}
+    return _lead_url("lead_fact", lead), data
+
+
+def _override(lead, *, program, coordinator) -> Post:
+    data = {
+        "candidate_kind": "program",
+        "candidate_id": program.pk,
+        "criterion_key": "age",
+        "result": "pass",
+        "reason": "Date of birth confirmed by phone.",
+    }
+    return _lead_url("lead_override", lead), data
+
+
+def _override_clear(lead, *, program, coordinator) -> Post:
+    CriterionOverride.objects.create(
+        referral=lead,
+        candidate_kind="program",
+        candidate_id=program.pk,
+        criterion_key="age",
+        criterion_name="Age",
+        result="pass",
+        reason="Confirmed by phone.",
+        decided_by=coordinator,
+    )
+    data = {"candidate_kind": "program", "candidate_id": program.pk, "criterion_key": "age"}
+    return _lead_url("lead_override_clear", lead), data
+
+
 LEAD_ACTIONS: dict[str, Callable[..., Post]] = {
     "lead_transition": _transition,
     "lead_assign": _assign,
@@ -134,6 +165,9 @@ LEAD_ACTIONS: dict[str, Callable[..., Post]] = {
     "lead_packet_send": _packet_send,
     "lead_outcome": _outcome,
     "lead_visit": _visit,
+    "lead_fact": _fact,
+    "lead_override": _override,
+    "lead_override_clear": _override_clear,
 }
 
 

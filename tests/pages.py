@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from referrals.models import (
+    ClinicalFact,
+    CriterionOverride,
     EventKind,
     FollowUpVisit,
     LeadDocument,
@@ -78,6 +80,8 @@ def written(referral: Referral) -> tuple:
         LeadDocument.objects.count(),
         TreatmentOutcome.objects.count(),
         FollowUpVisit.objects.filter(done_on__isnull=False).count(),
+        ClinicalFact.objects.count(),
+        CriterionOverride.objects.count(),
     )
 
 
@@ -101,9 +105,18 @@ def unescaped(response) -> str:
 
 
 def testid(response, testid: str, tag: str) -> str:
-    """The element with `data-testid`, or "" when the page does not show it."""
-    found = re.search(rf'<{tag}[^>]*data-testid="{testid}".*?</{tag}>', text(response), re.S)
-    return found.group(0) if found else ""
+    """The element with `data-testid` (elements of the same tag nested inside included), or ""
+    when the page does not show it."""
+    markup = text(response)
+    start = re.search(rf'<{tag}[^>]*data-testid="{testid}"', markup)
+    if start is None:
+        return ""
+    depth = 0
+    for tag_match in re.finditer(rf"<(/?){tag}\b[^>]*>", markup[start.start() :]):
+        depth += -1 if tag_match.group(1) else 1
+        if depth == 0:
+            return markup[start.start() : start.start() + tag_match.end()]
+    return ""
 
 
 def plain(markup: str) -> str:

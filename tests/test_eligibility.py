@@ -1,10 +1,13 @@
 """The engine on constructed patients: every criterion's pass, fail and unknown path."""
 
+import datetime
+
 import pytest
 
 from referrals.eligibility import Candidate, PatientFacts, Result, Verdict, evaluate
 
 SLE, RA = 1, 2
+TODAY = datetime.date(2026, 12, 7)
 
 
 def _patient(**overrides) -> PatientFacts:
@@ -40,7 +43,7 @@ def _criterion(evaluation, name):
 
 
 def test_it_finds_a_patient_meeting_every_criterion_eligible():
-    [evaluation] = evaluate(_patient(), [_candidate()])
+    [evaluation] = evaluate(_patient(), [_candidate()], today=TODAY)
 
     assert evaluation.verdict == Verdict.ELIGIBLE
     assert {c.result for c in evaluation.criteria} == {Result.PASS}
@@ -68,12 +71,12 @@ def test_it_finds_a_patient_meeting_every_criterion_eligible():
          "No treatment lines recorded"),
         ({}, {"is_open": False, "status_label": "Paused"}, "Program accepting", Result.FAIL,
          "Paused; not accepting referrals."),
-        ({"exclusions": ("Active CNS lupus",)}, {}, "Exclusions", Result.FAIL,
+        ({"exclusions": ("Active CNS lupus",)}, {}, "Exclusion notes", Result.UNKNOWN,
          "Active CNS lupus"),
     ],
 )  # fmt: skip
 def test_it_explains_each_criterion(patient, candidate, criterion, result, detail):
-    [evaluation] = evaluate(_patient(**patient), [_candidate(**candidate)])
+    [evaluation] = evaluate(_patient(**patient), [_candidate(**candidate)], today=TODAY)
 
     found = _criterion(evaluation, criterion)
     assert found.result == result
@@ -88,7 +91,7 @@ def test_it_explains_each_criterion(patient, candidate, criterion, result, detai
 
 def test_it_names_the_trial_status_criterion_for_trials():
     [evaluation] = evaluate(
-        _patient(), [_candidate(kind="trial", is_open=False, status_label="Completed")]
+        _patient(), [_candidate(kind="trial", is_open=False, status_label="Completed")], today=TODAY
     )
 
     criterion = _criterion(evaluation, "Trial recruiting")
@@ -97,7 +100,7 @@ def test_it_names_the_trial_status_criterion_for_trials():
 
 
 def test_it_lets_a_failure_outrank_unknowns():
-    [evaluation] = evaluate(_patient(age=None, failed_line_count=0), [_candidate()])
+    [evaluation] = evaluate(_patient(age=None, failed_line_count=0), [_candidate()], today=TODAY)
 
     assert evaluation.verdict == Verdict.INELIGIBLE
     assert evaluation.failed_criteria == ["Failed lines"]
@@ -110,17 +113,18 @@ def test_it_sorts_best_first():
         _candidate(id=3, name="Open to all ages", min_age=None, max_age=None),
     ]
 
-    names = [e.candidate.name for e in evaluate(_patient(age=None), candidates)]
+    names = [e.candidate.name for e in evaluate(_patient(age=None), candidates, today=TODAY)]
 
     assert names == ["Open to all ages", "Needs a date of birth", "Closed program"]
 
 
 def test_it_serialises_to_the_match_contract():
-    [evaluation] = evaluate(_patient(), [_candidate(kind="trial", id=7, name="NCT1")])
+    [evaluation] = evaluate(_patient(), [_candidate(kind="trial", id=7, name="NCT1")], today=TODAY)
 
     data = evaluation.as_dict()
 
     assert data["kind"] == "trial"
     assert data["id"] == 7
     assert data["verdict"] == "eligible"
-    assert {"name", "result", "detail"} == set(data["criteria"][0])
+    assert set(data["criteria"][0]) == {"name", "result", "detail", "key"}
+    assert data["missing"] == []

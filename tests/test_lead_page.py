@@ -15,7 +15,9 @@ from referrals.models import (
 )
 from tests import pages
 from tests.factories import (
+    ClinicalFactFactory,
     ConditionFactory,
+    EligibilityCriterionFactory,
     LeadDocumentFactory,
     PatientFactory,
     PriorTreatmentLineFactory,
@@ -31,6 +33,9 @@ from trials.models import DrugClass, ProgramStatus
 
 pytestmark = pytest.mark.django_db
 
+# Numeric facts, so the factory's value fits each; the newest of each kind is shown.
+FACT_KINDS = ("egfr", "creatinine", "platelets", "sledai_2k", "alt")
+
 
 @pytest.mark.parametrize("count", [5, 50])
 def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and_candidates(
@@ -43,7 +48,10 @@ def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and
     for number, program in enumerate(programs, start=1):
         PriorTreatmentLineFactory(patient=patient, line_number=number)
         ReferralEventFactory(referral=referral, author=coordinator)
-        TrialFactory(conditions=[condition])
+        trial = TrialFactory(conditions=[condition])
+        EligibilityCriterionFactory(trial=trial)
+        EligibilityCriterionFactory(trial=None, program=program)
+        ClinicalFactFactory(patient=patient, kind=FACT_KINDS[number % len(FACT_KINDS)])
         TaskFactory(referral=referral, assignee=coordinator, due_on=pages.today())
         ScreeningRecordFactory(referral=referral, program=program, recorded_by=coordinator)
         duplicate = ReferralFactory(patient=PatientFactory(), assigned_to=coordinator)
@@ -67,8 +75,10 @@ def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and
     # joined), 16 their conditions, 17 trials, 18 their conditions, 19 the timeline (authors
     # joined), 20 therapies for the line form, 21 coordinators for the assign form,
     # 22 coordinators for the task form, 23 follow-up visits (the lead's CAR-T outcome is
-    # joined to the lead in 7).
-    with django_assert_num_queries(23):
+    # joined to the lead in 7), 24 the patient's clinical facts (recorders joined), 25 the
+    # lead's criterion overrides (deciders joined), 26 the condition hierarchy, 27 programs'
+    # criteria, 28 trials' criteria, 29 trials' sites.
+    with django_assert_num_queries(29):
         response = coordinator_client.get(pages.url("lead", referral.pk))
 
     assert len(re.findall(r"<tr>", pages.testid(response, "lines", "table"))) == count + 1
@@ -77,6 +87,8 @@ def test_it_loads_the_lead_page_in_the_same_queries_for_5_or_50_lines_events_and
     assert pages.testid(response, "duplicates", "table").count("Merge #") == count
     assert pages.testid(response, "documents", "table").count("discharge-letter-") == count
     assert pages.testid(response, "visits", "table").count("<tr data-month=") == 4
+    assert pages.testid(response, "facts", "table").count("<tr data-fact=") == len(FACT_KINDS)
+    assert len(re.findall(r'data-criterion="c\d', pages.text(response))) == 2 * count
 
 
 def test_it_shows_the_patient_lines_eligibility_and_timeline(

@@ -39,7 +39,7 @@ def test_it_records_an_eligibility_check_with_its_criteria(
         ("Age", "pass"),
         ("Failed lines", "pass"),
         ("Program accepting", "pass"),
-        ("Exclusions", "pass"),
+        ("Where it treats", "pass"),
     ]
     program.name = "Renamed program"
     program.save()

@@ -59,9 +59,11 @@ def test_it_prints_every_candidate_best_first(refractory_patient, lupus):
     assert {result[0]["id"], result[1]["id"]} == {eligible.pk, recruiting.pk}
     assert result[2]["id"] == paused.pk
     for item in result:
-        assert set(item) == {"kind", "id", "name", "verdict", "criteria"}
+        # The contract's fields, plus what to collect (empty unless some criterion is unknown).
+        assert set(item) == {"kind", "id", "name", "verdict", "criteria", "missing"}
         for criterion in item["criteria"]:
-            assert set(criterion) == {"name", "result", "detail"}
+            assert {"name", "result", "detail", "key"} <= set(criterion)
+            assert set(criterion) <= {"name", "result", "detail", "key", "source", "missing"}
             assert criterion["result"] in {"pass", "fail", "unknown"}
 
 

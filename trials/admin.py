@@ -9,8 +9,10 @@ from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectM
 from django.core.paginator import InvalidPage, Paginator
 from django.db.models import Count
 from django.db.models.sql.where import WhereNode
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
+from unfold.admin import StackedInline as UnfoldStackedInline
 from unfold.admin import TabularInline as UnfoldTabularInline
 from unfold.decorators import action, display
 from unfold.views import ChangeList as UnfoldChangeList
@@ -18,8 +20,10 @@ from unfold.views import ChangeList as UnfoldChangeList
 from carecrm.forms import CleanTextModelForm, holds_key
 from carecrm.reverse_once import url_with_pk
 from trials.admin_import import ctgov_import_view
+from trials.criteria import PARAMETER_HELP, CriterionKind
 from trials.models import (
     Condition,
+    EligibilityCriterion,
     Hospital,
     Program,
     ProgramStatus,
@@ -233,12 +237,18 @@ class TabularInline(KnownKeysAutocompleteMixin, UnfoldTabularInline):
     form = CleanTextModelForm
 
 
+class StackedInline(KnownKeysAutocompleteMixin, UnfoldStackedInline):
+    form = CleanTextModelForm
+
+
 @admin.register(Condition)
 class ConditionAdmin(ModelAdmin):
-    list_display = ["name", "group", "icd10_codes"]
+    list_display = ["name", "parent", "group", "icd10_codes"]
     list_filter = ["group"]
+    list_select_related = ["parent"]
     search_fields = ["name", "icd10_codes", "synonyms"]
     prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["parent"]
 
 
 @admin.register(Therapy)
@@ -246,6 +256,29 @@ class TherapyAdmin(ModelAdmin):
     list_display = ["name", "generic_name", "drug_class", "counts_toward_failed_lines"]
     list_filter = ["drug_class", "counts_toward_failed_lines"]
     search_fields = ["name", "generic_name"]
+
+
+class CriterionInline(StackedInline):
+    """A program's or trial's typed criteria, each beside the sentence it comes from."""
+
+    model = EligibilityCriterion
+    fields = ["position", "role", "kind", "params", "source_text"]
+    extra = 0
+    ordering = ["position", "id"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "params":
+            field.help_text = format_html(
+                "{}<ul>{}</ul>",
+                "JSON parameters of the kind:",
+                format_html_join(
+                    "",
+                    "<li><b>{}</b>: <code>{}</code></li>",
+                    ((kind.label, PARAMETER_HELP[kind]) for kind in CriterionKind),
+                ),
+            )
+        return field
 
 
 class ProgramInline(TabularInline):
@@ -286,6 +319,7 @@ class ProgramAdmin(SimpleHistoryAdmin, ModelAdmin):
     list_select_related = ["hospital"]
     search_fields = ["name", "hospital__name", "trial__nct_id"]
     autocomplete_fields = ["hospital", "trial", "conditions"]
+    inlines = [CriterionInline]
     fieldsets = [
         (None, {"fields": ["hospital", "name", "kind", "car_target", "status", "trial"]}),
         (
@@ -346,7 +380,7 @@ class TrialAdmin(SimpleHistoryAdmin, ModelAdmin):
     list_filter = ["overall_status", "car_target", "phase", "conditions"]
     search_fields = ["nct_id", "short_name", "title", "sponsor", "product"]
     autocomplete_fields = ["conditions"]
-    inlines = [TrialSiteInline]
+    inlines = [TrialSiteInline, CriterionInline]
     actions_list = ["import_from_ctgov"]
     fieldsets = [
         (

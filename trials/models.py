@@ -4,14 +4,23 @@ Nothing here knows about patients or referrals; `referrals` depends on `trials`,
 reverse.
 """
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from carecrm.history import HistoricalRecords
+from trials.criteria import (
+    CriterionError,
+    CriterionKind,
+    CriterionRole,
+    parse_rule,
+    role_problem,
+)
 from trials.vocabulary import (
     AGE_LIMIT,
+    HOME_COUNTRY,
     NCT_ID_PATTERN,
     SITE_CITY_MAX_LENGTH,
     SITE_COUNTRY_MAX_LENGTH,
@@ -64,6 +73,17 @@ class Condition(LocalizedName):
         _("ICD-10 codes"), max_length=120, blank=True, help_text=_("Comma-separated, e.g. M32.1")
     )
     group = models.CharField(max_length=32, choices=ConditionGroup.choices)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="subtypes",
+        help_text=_(
+            "The broader condition this is a subtype of (lupus nephritis → SLE): a program or "
+            "trial for the parent takes its subtypes."
+        ),
+    )
     synonyms = models.TextField(
         blank=True,
         help_text=_("One per line; used to match trial registry condition names."),
@@ -71,9 +91,24 @@ class Condition(LocalizedName):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(parent=F("pk")),
+                name="condition_not_its_own_parent",
+                violation_error_message=_("A condition cannot be its own subtype."),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        ancestor, seen = self.parent, {self.pk}
+        while ancestor is not None:
+            if ancestor.pk in seen:
+                raise ValidationError({"parent": _("That parent would make a loop of subtypes.")})
+            seen.add(ancestor.pk)
+            ancestor = ancestor.parent
 
 
 class DrugClass(models.TextChoices):
@@ -123,7 +158,7 @@ class Therapy(LocalizedName):
 class Hospital(models.Model):
     name = models.CharField(max_length=160, unique=True)
     city = models.CharField(max_length=80)
-    country = models.CharField(max_length=80, default="Israel")
+    country = models.CharField(max_length=80, default=HOME_COUNTRY)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
     website = models.URLField(blank=True)
@@ -293,3 +328,66 @@ class Program(models.Model):
     @property
     def required_document_list(self) -> list[str]:
         return [line.strip() for line in self.required_documents.splitlines() if line.strip()]
+
+
+class EligibilityCriterion(models.Model):
+    """One typed inclusion or exclusion criterion of a program or a trial, beside the registry
+    sentence it comes from. Its parameters are checked by `trials.criteria.parse_rule`."""
+
+    program = models.ForeignKey(
+        Program, on_delete=models.CASCADE, null=True, blank=True, related_name="criteria"
+    )
+    trial = models.ForeignKey(
+        Trial, on_delete=models.CASCADE, null=True, blank=True, related_name="criteria"
+    )
+    role = models.CharField(max_length=9, choices=CriterionRole.choices)
+    kind = models.CharField(max_length=16, choices=CriterionKind.choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    source_text = models.TextField(
+        _("source sentence"),
+        help_text=_("The registry or protocol sentence this criterion encodes, word for word."),
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name_plural = "eligibility criteria"
+        indexes = [
+            models.Index(fields=["program", "position"], name="criterion_program_idx"),
+            models.Index(fields=["trial", "position"], name="criterion_trial_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(program__isnull=True, trial__isnull=False)
+                | Q(program__isnull=False, trial__isnull=True),
+                name="criterion_belongs_to_one_candidate",
+                violation_error_message=_("A criterion belongs to a program or a trial."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(source_text=""),
+                name="criterion_quotes_its_source",
+                violation_error_message=_("Quote the sentence the criterion comes from."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()}: {self.get_kind_display()}"
+
+    def clean(self) -> None:
+        if problem := role_problem(self.kind, self.role):
+            raise ValidationError({"role": problem})
+        try:
+            parse_rule(self.kind, self.params, **reference_slugs())
+        except CriterionError as error:
+            raise ValidationError({"params": str(error)}) from None
+
+
+def reference_slugs() -> dict[str, frozenset[str]]:
+    """The names a criterion may use: every condition slug, therapy name and drug class."""
+    return {
+        "condition_slugs": frozenset(Condition.objects.values_list("slug", flat=True)),
+        "therapy_names": frozenset(Therapy.objects.values_list("name", flat=True)),
+        "drug_classes": frozenset(DrugClass.values),
+    }

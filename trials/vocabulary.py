@@ -10,6 +10,8 @@ from django.db.models import TextChoices
 from django.utils.translation import gettext_lazy as _
 
 NCT_ID_PATTERN = r"^NCT[0-9]{8}$"
+# Where the service's patients are treated unless they can travel.
+HOME_COUNTRY = "Israel"
 AGE_LIMIT = 120
 
 # Registry text longer than these columns is cut rather than refused (see `trials.ctgov`).

@@ -1,4 +1,5 @@
-"""Patients and their treatment lines: the record, the subject access export and the erasure."""
+"""Patients, their treatment lines and clinical facts: the record, the subject access export
+and the erasure."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,7 +14,7 @@ from carecrm.client import client_ip
 from carecrm.forms import CleanTextForm
 from referrals import selectors, services
 from referrals.admin.base import NeverDeleteMixin
-from referrals.models import AccessAction, Patient, PriorTreatmentLine
+from referrals.models import AccessAction, ClinicalFact, Patient, PriorTreatmentLine
 from trials.admin import ModelAdmin, TabularInline
 
 
@@ -30,6 +31,17 @@ class PriorTreatmentLineInline(TabularInline):
     autocomplete_fields = ["therapies"]
     extra = 0
     ordering = ["line_number"]
+
+
+class ClinicalFactInline(TabularInline):
+    """Dated facts, newest first. The value goes in the column of its kind: a number, a choice
+    or yes/no as text, or a date; the model checks it against `trials.clinical.FACTS`."""
+
+    model = ClinicalFact
+    fields = ["kind", "value_number", "value_text", "value_date", "observed_on", "source", "note"]
+    extra = 0
+    can_delete = False
+    ordering = ["-observed_on", "-id"]
 
 
 class PatientEraseForm(CleanTextForm):
@@ -69,7 +81,7 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
     search_fields = ["first_name", "last_name", "phone", "email"]
     autocomplete_fields = ["primary_condition", "other_conditions"]
     show_full_result_count = False
-    inlines = [PriorTreatmentLineInline]
+    inlines = [PriorTreatmentLineInline, ClinicalFactInline]
     fieldsets = [
         (
             None,

@@ -6,6 +6,12 @@ the text typed into it before validation (`carecrm.text`).
 """
 
 from referrals.forms.base import SelectWidget, VersionedForm
+from referrals.forms.facts import (
+    VALUE_SUGGESTIONS,
+    ClinicalFactForm,
+    CriterionKeyForm,
+    CriterionOverrideForm,
+)
 from referrals.forms.filters import BoardFilterForm, DashboardPeriodForm, QueueFilterForm
 from referrals.forms.follow_up import FollowUpVisitForm, TreatmentOutcomeForm
 from referrals.forms.handoff import PacketSendForm
@@ -41,10 +47,14 @@ __all__ = [
     "MENU_VALUES",
     "OTHER_CONDITION",
     "PHONE_REGION",
+    "VALUE_SUGGESTIONS",
     "AssignForm",
     "BoardFilterForm",
     "BoardMoveForm",
     "CandidateForm",
+    "ClinicalFactForm",
+    "CriterionKeyForm",
+    "CriterionOverrideForm",
     "DashboardPeriodForm",
     "DocumentForm",
     "DocumentsRequestForm",

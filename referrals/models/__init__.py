@@ -12,7 +12,8 @@ One module per capability (see the README's "Where things live"):
 - `audit.py`: the read-access log;
 - `imports.py`: the referral import's jobs and checked rows;
 - `outcomes.py`: the treatment's outcome and the follow-up visits;
-- `hospital.py`: liaison profiles and the referral snapshots sent to a hospital.
+- `hospital.py`: liaison profiles and the referral snapshots sent to a hospital;
+- `facts.py`: dated clinical facts about a patient, and coordinators' criterion overrides.
 
 Django finds the models through the imports below, in the order they were always registered.
 Re-exported here too: the vocabulary names callers have always imported from
@@ -45,6 +46,7 @@ from referrals.models.audit import AccessLog
 from referrals.models.imports import ImportJob, ImportJobRow
 from referrals.models.outcomes import FollowUpVisit, TreatmentOutcome, add_months
 from referrals.models.hospital import LiaisonProfile, ReferralSnapshot
+from referrals.models.facts import ClinicalFact, CriterionOverride, FactSource
 # isort: on
 
 from referrals.vocabulary import (
@@ -88,10 +90,13 @@ __all__ = [
     "AccessAction",
     "AccessLog",
     "BestResponse",
+    "ClinicalFact",
     "CloseReason",
     "ContactChannel",
+    "CriterionOverride",
     "DocumentKind",
     "EventKind",
+    "FactSource",
     "FollowUpVisit",
     "HospitalDeclineReason",
     "HospitalSide",

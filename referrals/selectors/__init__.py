@@ -17,10 +17,13 @@ from referrals.selectors.dashboard import (
     task_queue,
 )
 from referrals.selectors.eligibility import (
+    condition_tree,
+    current_facts,
     eligibility_candidates,
     patient_evaluations,
     patient_facts,
     patient_for_eligibility,
+    referral_evaluations,
 )
 from referrals.selectors.handoff import referral_for_handoff, referral_packet
 from referrals.selectors.hospital import (
@@ -76,9 +79,11 @@ __all__ = [
     "QueueFilters",
     "board_columns",
     "closed_leads_past_retention",
+    "condition_tree",
     "coordinator_with_fewest_open_leads",
     "coordinators",
     "coordinators_for_new_leads",
+    "current_facts",
     "dashboard_funnel",
     "dashboard_hospital_side",
     "dashboard_kpis",
@@ -107,6 +112,7 @@ __all__ = [
     "possible_duplicates",
     "possible_duplicates_of_many",
     "queue_for",
+    "referral_evaluations",
     "referral_for_handoff",
     "referral_for_lead_page",
     "referral_for_liaison_page",

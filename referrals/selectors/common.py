@@ -8,7 +8,7 @@ from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySe
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from referrals.models import PriorTreatmentLine, Referral
+from referrals.models import ClinicalFact, CriterionOverride, PriorTreatmentLine, Referral
 from referrals.pipeline import first_day_on_time
 from referrals.vocabulary import OPEN_STAGES
 
@@ -16,8 +16,9 @@ TIMELINE_LIMIT = 200
 
 
 def referral_with_patient() -> QuerySet[Referral]:
-    """Leads with their patient, conditions, treatment lines (with their therapies), coordinator,
-    target and outcome: what the lead page and the hand-off both start from."""
+    """Leads with their patient, conditions, treatment lines (with their therapies), clinical
+    facts, coordinator, target, outcome and criterion overrides: what the lead page and the
+    hand-off both start from."""
     return Referral.objects.select_related(
         "patient__primary_condition",
         "assigned_to",
@@ -31,6 +32,16 @@ def referral_with_patient() -> QuerySet[Referral]:
             queryset=PriorTreatmentLine.objects.prefetch_related("therapies").order_by(
                 "line_number"
             ),
+        ),
+        Prefetch(
+            "patient__clinical_facts",
+            queryset=ClinicalFact.objects.select_related("recorded_by").order_by(
+                "-observed_on", "-id"
+            ),
+        ),
+        Prefetch(
+            "criterion_overrides",
+            queryset=CriterionOverride.objects.select_related("decided_by"),
         ),
     )
 

@@ -1,18 +1,44 @@
-"""The eligibility engine's inputs: a patient's facts and every program and trial, read in a
-fixed number of queries."""
+"""The eligibility engine's inputs: a patient's dated facts and lines, every program and trial
+with its typed criteria, and the condition hierarchy, read in a fixed number of queries."""
+
+import datetime
 
 from django.db.models import Prefetch
+from django.utils import timezone
 
-from referrals.eligibility import Candidate, Evaluation, PatientFacts, evaluate
-from referrals.models import Patient, PriorTreatmentLine
-from trials.models import Condition, Program, ProgramStatus, Trial, TrialStatus
+from referrals.eligibility import (
+    Candidate,
+    ConditionTree,
+    Evaluation,
+    Fact,
+    Line,
+    Override,
+    PatientFacts,
+    Result,
+    TypedCriterion,
+    evaluate,
+)
+from referrals.models import ClinicalFact, Patient, PriorTreatmentLine, Referral
+from trials.clinical import FACTS, is_stale
+from trials.criteria import CriterionError, CriterionKind, CriterionRule, parse_rule
+from trials.models import (
+    Condition,
+    EligibilityCriterion,
+    Program,
+    ProgramStatus,
+    Trial,
+    TrialStatus,
+)
 
 
 def patient_facts(patient: Patient) -> PatientFacts:
-    """Facts for the engine; expects lines, therapies and other conditions prefetched."""
+    """Facts for the engine; expects what `patient_for_eligibility` prefetches."""
     conditions = [patient.primary_condition] if patient.primary_condition else []
     conditions += [c for c in patient.other_conditions.all() if c not in conditions]
     lines = patient.treatment_lines.all()
+    latest: dict[str, Fact] = {}
+    for fact in patient.clinical_facts.all():  # newest first: the first of each kind is current
+        latest.setdefault(fact.kind, Fact(fact.kind, fact.value, fact.observed_on))
     return PatientFacts(
         age=patient.age,
         condition_ids=frozenset(c.pk for c in conditions),
@@ -20,14 +46,37 @@ def patient_facts(patient: Patient) -> PatientFacts:
         failed_line_count=patient.failed_line_count,
         line_count=len(lines),
         exclusions=tuple(patient.exclusion_list),
+        lines=tuple(
+            Line(
+                therapies=frozenset(t.name for t in line.therapies.all()),
+                drug_classes=frozenset(t.drug_class for t in line.therapies.all()),
+                counts=any(t.counts_toward_failed_lines for t in line.therapies.all()),
+                start=line.start_date,
+                end=line.end_date,
+                reason_stopped=line.reason_stopped,
+            )
+            for line in lines
+        ),
+        facts=latest,
+        diagnosis_year=patient.diagnosis_year,
     )
 
 
-def eligibility_candidates() -> list[Candidate]:
-    """Every program and trial as engine input: four queries in all."""
+def condition_tree() -> ConditionTree:
+    rows = Condition.objects.values_list("id", "parent_id", "slug")
+    return ConditionTree(
+        parents={pk: parent for pk, parent, _slug in rows},
+        slugs={pk: slug for pk, _parent, slug in rows},
+    )
+
+
+def eligibility_candidates(tree: ConditionTree | None = None) -> list[Candidate]:
+    """Every program and trial as engine input: seven queries in all (six with `tree`)."""
+    tree = tree or condition_tree()
     conditions = Prefetch("conditions", queryset=Condition.objects.only("id", "name"))
-    programs = Program.objects.select_related("hospital").prefetch_related(conditions)
-    trials = Trial.objects.prefetch_related(conditions)
+    criteria = Prefetch("criteria", queryset=EligibilityCriterion.objects.all())
+    programs = Program.objects.select_related("hospital").prefetch_related(conditions, criteria)
+    trials = Trial.objects.prefetch_related(conditions, criteria, "sites")
     return [
         Candidate(
             kind="program",
@@ -40,6 +89,8 @@ def eligibility_candidates() -> list[Candidate]:
             min_failed_lines=program.min_failed_lines,
             is_open=program.status == ProgramStatus.ACCEPTING,
             status_label=program.get_status_display(),
+            criteria=_typed_criteria(program),
+            countries=frozenset({program.hospital.country}),
         )
         for program in programs
     ] + [
@@ -54,9 +105,32 @@ def eligibility_candidates() -> list[Candidate]:
             min_failed_lines=trial.min_failed_lines,
             is_open=trial.overall_status == TrialStatus.RECRUITING,
             status_label=trial.get_overall_status_display(),
+            criteria=_typed_criteria(trial),
+            countries=frozenset(site.country for site in trial.sites.all() if site.country) or None,
         )
         for trial in trials
     ]
+
+
+def _typed_criteria(owner: Program | Trial) -> tuple[TypedCriterion, ...]:
+    return tuple(_typed_criterion(criterion) for criterion in owner.criteria.all())
+
+
+def _typed_criterion(criterion: EligibilityCriterion) -> TypedCriterion:
+    """A saved criterion for the engine. One that no longer reads (edited outside the admin)
+    becomes a manual review that says why, rather than breaking every page that evaluates."""
+    source = criterion.source_text
+    try:
+        rule = parse_rule(
+            criterion.kind,
+            criterion.params,
+            condition_slugs=None,
+            therapy_names=None,
+            drug_classes=None,
+        )
+    except CriterionError as error:
+        rule, source = CriterionRule(CriterionKind.MANUAL), f"{source} [cannot be read: {error}]"
+    return TypedCriterion(key=f"c{criterion.pk}", role=criterion.role, rule=rule, source=source)
 
 
 def patient_for_eligibility(patient_id: int) -> Patient:
@@ -69,10 +143,66 @@ def patient_for_eligibility(patient_id: int) -> Patient:
                 "treatment_lines",
                 queryset=PriorTreatmentLine.objects.prefetch_related("therapies"),
             ),
+            Prefetch(
+                "clinical_facts",
+                queryset=ClinicalFact.objects.order_by("-observed_on", "-id"),
+            ),
         )
         .get(pk=patient_id)
     )
 
 
-def patient_evaluations(patient: Patient) -> list[Evaluation]:
-    return evaluate(patient_facts(patient), eligibility_candidates())
+def referral_evaluations(referral: Referral, *, today: datetime.date | None = None):
+    """The lead's patient against every candidate, with the lead's overrides applied.
+
+    Reads the patient as `referral_with_patient` prefetches it (or loads it so), and the
+    overrides (prefetched as `criterion_overrides` on the lead page)."""
+    patient = referral.patient
+    if "clinical_facts" not in getattr(patient, "_prefetched_objects_cache", {}):
+        patient = patient_for_eligibility(referral.patient_id)
+    overrides = {
+        (o.candidate_kind, o.candidate_id, o.criterion_key): Override(
+            result=Result(o.result),
+            reason=o.reason,
+            by=o.decided_by.get_full_name() or o.decided_by.get_username(),
+            on=timezone.localdate(o.decided_at),
+        )
+        for o in referral.criterion_overrides.all()
+    }
+    tree = condition_tree()
+    return evaluate(
+        patient_facts(patient),
+        eligibility_candidates(tree),
+        today=today or timezone.localdate(),
+        tree=tree,
+        overrides=overrides,
+    )
+
+
+def patient_evaluations(
+    patient: Patient, *, today: datetime.date | None = None
+) -> list[Evaluation]:
+    tree = condition_tree()
+    return evaluate(
+        patient_facts(patient),
+        eligibility_candidates(tree),
+        today=today or timezone.localdate(),
+        tree=tree,
+    )
+
+
+def current_facts(patient: Patient, today: datetime.date) -> list[dict]:
+    """The patient's current fact of each kind, in catalogue order, each with whether it is too
+    old to decide on and how many earlier values there are. Reads the prefetched facts."""
+    by_kind: dict[str, list[ClinicalFact]] = {}
+    for fact in patient.clinical_facts.all():  # newest first
+        by_kind.setdefault(fact.kind, []).append(fact)
+    return [
+        {
+            "fact": facts[0],
+            "stale": is_stale(kind, facts[0].observed_on, today),
+            "earlier": facts[1:],
+        }
+        for kind in FACTS
+        if (facts := by_kind.get(kind))
+    ]

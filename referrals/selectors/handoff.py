@@ -9,7 +9,7 @@ from django.utils import timezone
 from referrals.eligibility import Evaluation
 from referrals.models import LeadDocument, Patient, PriorTreatmentLine, Referral, ScreeningRecord
 from referrals.selectors.common import referral_with_patient
-from referrals.selectors.eligibility import patient_evaluations
+from referrals.selectors.eligibility import referral_evaluations
 from trials.models import Program, Trial, TrialSite
 
 
@@ -57,7 +57,7 @@ def referral_packet(referral_id: int) -> ReferralPacket:
         evaluation = next(
             (
                 e
-                for e in patient_evaluations(patient)
+                for e in referral_evaluations(referral)
                 if e.candidate.kind == kind and e.candidate.id == target.pk
             ),
             None,

@@ -19,6 +19,7 @@ def patient_data_export(patient_id: int) -> dict:
             Prefetch(
                 "treatment_lines", queryset=PriorTreatmentLine.objects.prefetch_related("therapies")
             ),
+            "clinical_facts",
             Prefetch(
                 "referrals",
                 queryset=Referral.objects.select_related(
@@ -26,6 +27,7 @@ def patient_data_export(patient_id: int) -> dict:
                 ).prefetch_related(
                     Prefetch("events", queryset=ReferralEvent.objects.select_related("author")),
                     "screenings",
+                    "criterion_overrides",
                     "tasks",
                     "documents",
                     "treatment_outcome__visits",
@@ -82,6 +84,16 @@ def patient_data_export(patient_id: int) -> dict:
             }
             for line in patient.treatment_lines.all()
         ],
+        "clinical_facts": [
+            {
+                "kind": fact.kind,
+                "value": fact.value_label,
+                "observed_on": fact.observed_on.isoformat(),
+                "source": fact.source,
+                "note": fact.note,
+            }
+            for fact in patient.clinical_facts.all()
+        ],
         "referrals": [
             {
                 **_plain(
@@ -126,6 +138,13 @@ def patient_data_export(patient_id: int) -> dict:
                     for s in referral.screenings.all()
                 ],
                 "tasks": [_plain(t, ["title", "due_on", "done_at"]) for t in referral.tasks.all()],
+                "criterion_overrides": [
+                    _plain(
+                        o,
+                        ["decided_at", "candidate_kind", "criterion_name", "result", "reason"],
+                    )
+                    for o in referral.criterion_overrides.all()
+                ],
                 # What was received and when; the files themselves are downloaded from the lead.
                 "documents": [
                     _plain(d, ["uploaded_at", "kind", "original_filename", "content_type", "size"])

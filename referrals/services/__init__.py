@@ -9,6 +9,11 @@ into a message and nothing is written.
 from referrals.services.access_log import access_log_record
 from referrals.services.common import ReferralConflict, ReferralError
 from referrals.services.documents import document_upload
+from referrals.services.facts import (
+    clinical_fact_record,
+    criterion_override_clear,
+    criterion_override_set,
+)
 from referrals.services.follow_up import follow_up_visit_record, treatment_outcome_save
 from referrals.services.handoff import referral_packet_send
 from referrals.services.hospital import (
@@ -44,7 +49,10 @@ __all__ = [
     "ReferralConflict",
     "ReferralError",
     "access_log_record",
+    "clinical_fact_record",
     "coordinator_seen_mark",
+    "criterion_override_clear",
+    "criterion_override_set",
     "document_upload",
     "follow_up_visit_record",
     "hospital_accept",

@@ -5,6 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from referrals.models import (
+    ClinicalFact,
+    CriterionOverride,
     FollowUpVisit,
     LeadDocument,
     Patient,
@@ -25,7 +27,8 @@ def patient_erase(*, patient: Patient, by: AbstractBaseUser | None, reason: str)
     """Anonymise a patient on request or at the end of retention; nothing is deleted.
 
     Kept, for aggregate statistics and the pseudonymous screening log: the diagnosis, sex, the
-    diagnosis year, treatment lines (therapies, dates, outcomes), stages, dates, sources,
+    diagnosis year, treatment lines (therapies, dates, outcomes), clinical facts (not their
+    notes), stages, dates, sources,
     screening verdicts, the CAR-T outcome and follow-up measures (not the visit notes), and each
     document's kind, type, size and date. Removed: names, contact details, date of birth, free
     text that may identify the person, the documents' files and file names (the files are
@@ -44,6 +47,7 @@ def patient_erase(*, patient: Patient, by: AbstractBaseUser | None, reason: str)
     patient.erased_at = timezone.now()
     patient.save()
     patient.treatment_lines.update(notes="")
+    patient.clinical_facts.update(note="")
     FollowUpVisit.objects.filter(outcome__referral__patient=patient).update(notes="")
     referrals = Referral.objects.filter(patient=patient)
     referrals.update(
@@ -62,6 +66,7 @@ def patient_erase(*, patient: Patient, by: AbstractBaseUser | None, reason: str)
         snapshot.data = _erased_snapshot(snapshot.data)
         snapshot.save(update_fields=["data"])
     Task.objects.filter(referral__patient=patient).update(title=ERASED)
+    CriterionOverride.objects.filter(referral__patient=patient).update(reason=ERASED)
     patient_documents = LeadDocument.objects.filter(referral__patient=patient)
     stored = [name for name in patient_documents.values_list("file", flat=True) if name]
     patient_documents.update(original_filename=ERASED, file="", sha256="")
@@ -76,6 +81,8 @@ def patient_erase(*, patient: Patient, by: AbstractBaseUser | None, reason: str)
     Patient.history.filter(id=patient.pk).delete()
     Referral.history.filter(patient_id=patient.pk).delete()
     PriorTreatmentLine.history.filter(patient_id=patient.pk).delete()
+    ClinicalFact.history.filter(patient_id=patient.pk).delete()
+    CriterionOverride.history.filter(referral__patient_id=patient.pk).delete()
     for referral in referrals:
         _event(referral, EventKind.NOTE, by, f"Patient data erased: {reason.strip()}")
     return patient

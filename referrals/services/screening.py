@@ -13,12 +13,12 @@ from referrals.vocabulary import EventKind
 def screening_record(
     *, referral: Referral, kind: str, candidate_id: int, by: AbstractBaseUser | None
 ) -> ScreeningRecord:
-    """Evaluate the lead's patient against one candidate now and keep the result."""
-    patient = selectors.patient_for_eligibility(referral.patient_id)
+    """Evaluate the lead's patient against one candidate now, the lead's overrides applied,
+    and keep the result with each criterion's source sentence."""
     evaluation = next(
         (
             e
-            for e in selectors.patient_evaluations(patient)
+            for e in selectors.referral_evaluations(referral)
             if e.candidate.kind == kind and e.candidate.id == candidate_id
         ),
         None,

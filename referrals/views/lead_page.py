@@ -8,9 +8,11 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from referrals import documents, selectors
-from referrals.eligibility import Verdict
+from referrals.eligibility import Verdict, checklist, missing_label
 from referrals.forms import (
+    VALUE_SUGGESTIONS,
     AssignForm,
+    ClinicalFactForm,
     DocumentForm,
     FollowUpVisitForm,
     NextActionForm,
@@ -20,9 +22,10 @@ from referrals.forms import (
     TreatmentLineForm,
     TreatmentOutcomeForm,
 )
-from referrals.models import FollowUpVisit, PriorTreatmentLine, Referral
+from referrals.models import CriterionOverride, FollowUpVisit, PriorTreatmentLine, Referral
 from referrals.views.common import ReferralPage, page_context
 from referrals.vocabulary import FOLLOW_UP_STAGES
+from trials.clinical import FACTS
 
 
 def render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) -> HttpResponse:
@@ -30,7 +33,9 @@ def render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) -
     patient = referral.patient
     versioned = {"version": referral.version}
     edit_line = _line_to_edit(request, referral)
-    evaluations = selectors.patient_evaluations(patient)
+    evaluations = selectors.referral_evaluations(referral)
+    today = timezone.localdate()
+    fact_kind = request.GET.get("fact", "")
     context = {
         "referral": referral,
         "patient": patient,
@@ -39,7 +44,18 @@ def render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) -
         "promising": [e for e in evaluations if e.verdict != Verdict.INELIGIBLE],
         "ineligible": [e for e in evaluations if e.verdict == Verdict.INELIGIBLE],
         "timeline": selectors.lead_timeline(referral),
-        "today": timezone.localdate(),
+        "today": today,
+        "facts": selectors.current_facts(patient, today),
+        "checklist": [
+            {"key": key, "label": missing_label(key), "count": count, "is_fact": key in FACTS}
+            for key, count in checklist(evaluations)
+        ],
+        "fact_form": ClinicalFactForm(
+            auto_id="fact_%s",
+            initial={"kind": fact_kind if fact_kind in FACTS else None, "observed_on": today},
+        ),
+        "fact_value_suggestions": VALUE_SUGGESTIONS,
+        "override_decisions": CriterionOverride.Decision.choices,
         "can_change": request.user.has_perm("referrals.change_referral"),
         "edit_line": edit_line,
         "transition_form": TransitionForm(initial=versioned, referral=referral),

@@ -111,6 +111,15 @@ def _link_conditions(
     return Outcome.UPDATED if outcome is Outcome.UNCHANGED else outcome
 
 
+def _link_parent(condition: Condition, parent: Condition | None, outcome: Outcome) -> Outcome:
+    """The file's parent; a subtype an admin placed under a parent stays where they put it."""
+    if parent is None or condition.parent_id is not None:
+        return outcome
+    condition.parent = parent
+    condition.save(update_fields=["parent"])
+    return Outcome.UPDATED if outcome is Outcome.UNCHANGED else outcome
+
+
 def _write(data: ReferenceData) -> ReferenceLoadReport:
     conditions: dict[str, Condition] = {}
     condition_outcomes = []
@@ -119,10 +128,14 @@ def _write(data: ReferenceData) -> ReferenceLoadReport:
             Condition,
             where=f"conditions.json ({row.slug})",
             lookup={"slug": row.slug},
-            values=_values(row, omit={"slug"}),
+            values=_values(row, omit={"slug", "parent"}),
         )
         conditions[row.slug] = condition
         condition_outcomes.append(outcome)
+    for index, row in enumerate(data.conditions):
+        condition_outcomes[index] = _link_parent(
+            conditions[row.slug], conditions.get(row.parent), condition_outcomes[index]
+        )
 
     therapy_outcomes = [
         _upsert(

@@ -38,6 +38,7 @@ class ConditionRow:
     group: str
     synonyms: str
     name_translations: dict[str, str]
+    parent: str = ""  # the slug of the broader condition, if this is a subtype
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,12 @@ class _ObjectReader:
         value = self._take(field, (int, type(None)), "a whole number or null")
         return None if value is _INVALID else self._clean(field, value)
 
+    def optional_text(self, field: str, *, model_field: models.Field) -> str:
+        if field not in self.raw:
+            self.read.add(field)
+            return ""
+        return self.text(field, model_field=model_field)
+
     def flag(self, field: str) -> bool:
         value = self._take(field, bool, "true or false")
         return False if value is _INVALID else self._clean(field, value)
@@ -205,6 +212,7 @@ def _condition_row(reader: _ObjectReader) -> ConditionRow:
         group=reader.text("group"),
         synonyms=reader.joined("synonyms", "\n"),
         name_translations=reader.translations("translations"),
+        parent=reader.optional_text("parent", model_field=Condition._meta.get_field("slug")),
     )
 
 
@@ -321,6 +329,23 @@ def _check_condition_slugs(
                 )
 
 
+def _check_condition_parents(conditions: Iterable[ConditionRow], problems: list[str]) -> None:
+    parents = {row.slug: row.parent for row in conditions}
+    for slug, parent in parents.items():
+        if parent and parent not in parents:
+            problems.append(
+                f"conditions.json ({slug}), field 'parent': unknown condition slug {parent!r}"
+            )
+            continue
+        seen, ancestor = {slug}, parent
+        while ancestor:
+            if ancestor in seen:
+                problems.append(f"conditions.json ({slug}), field 'parent': a loop of subtypes")
+                break
+            seen.add(ancestor)
+            ancestor = parents.get(ancestor, "")
+
+
 def read_reference_files(directory: Path) -> ReferenceData:
     """Every file's rows, checked within and across files; `ReferenceDataError` lists all
     problems found."""
@@ -373,6 +398,7 @@ def read_reference_files(directory: Path) -> ReferenceData:
         problems,
     )
     slugs = {row.slug for row in conditions}
+    _check_condition_parents(conditions, problems)
     _check_condition_slugs("trials.json", trials, slugs, problems)
     _check_condition_slugs("programs.json", programs, slugs, problems)
     hospital_names = {row.name for row in hospitals}
