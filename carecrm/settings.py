@@ -380,6 +380,14 @@ UNFOLD = {
                         ),
                     },
                     {
+                        "title": _("Screen a patient"),
+                        "icon": "fact_check",
+                        "link": reverse_lazy("referrals:screen"),
+                        "permission": lambda request: request.user.has_perm(
+                            "referrals.view_referral"
+                        ),
+                    },
+                    {
                         "title": _("Referrals"),
                         "icon": "assignment_ind",
                         "link": reverse_lazy("admin:referrals_referral_changelist"),

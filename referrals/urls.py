@@ -1,12 +1,13 @@
 from django.urls import path
 
-from referrals.views import board, facts, follow_up, handoff, lead, queue
+from referrals.views import board, facts, follow_up, handoff, lead, queue, screen
 
 app_name = "referrals"
 
 urlpatterns = [
     path("queue/", queue.queue, name="queue"),
     path("board/", board.board, name="board"),
+    path("screen/", screen.screen, name="screen"),
     path("board/move/", board.board_move, name="board_move"),
     path("leads/<int:pk>/", lead.lead, name="lead"),
     path("leads/<int:pk>/transition/", lead.lead_transition, name="lead_transition"),

@@ -233,3 +233,53 @@ def test_it_exports_facts_and_overrides_and_erases_their_free_text(lead, coordin
     assert (fact.note, fact.value_number) == ("", 90)
     assert CriterionOverride.objects.get().reason != "Her ID card, seen by Dana"
     assert not ClinicalFact.history.filter(note__contains="Rina").exists()
+
+
+# --- screening a patient who is not in the system ----------------------------------------------
+
+
+def test_it_screens_a_described_patient_on_a_staff_page_without_saving_them(
+    coordinator_client, condition, program, renal_trial
+):
+    import json
+
+    from referrals.models import Patient
+
+    description = {
+        "age": 44,
+        "conditions": ["sle"],
+        "lines": [
+            {"therapies": ["Mycophenolate"], "reason_stopped": "inadequate_response"},
+            {"therapies": ["Rituximab"], "reason_stopped": "loss_of_response"},
+        ],
+    }
+    from tests.factories import TherapyFactory
+
+    TherapyFactory(name="Mycophenolate")
+    TherapyFactory(name="Rituximab")
+
+    response = coordinator_client.post(
+        pages.url("screen"), {"description": json.dumps(description)}
+    )
+
+    verdicts = pages.plain(pages.testid(response, "verdicts", "table"))
+    assert "CD19 CAR-T (Sheba) Program Eligible" in verdicts
+    assert "RENAL Trial Needs info" in verdicts
+    assert "eGFR — needed by 1 candidate" in pages.plain(pages.testid(response, "checklist", "div"))
+    assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("description", "message"),
+    [
+        ("{not json", "Not valid JSON"),
+        ('{"conditions": ["lupus"]}', "conditions: unknown condition lupus."),
+    ],
+)
+def test_it_names_what_is_wrong_with_a_description(
+    coordinator_client, program, description, message
+):
+    response = coordinator_client.post(pages.url("screen"), {"description": description})
+
+    assert response.status_code == 200
+    assert message in pages.plain(pages.testid(response, "screen-errors", "div"))

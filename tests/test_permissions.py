@@ -191,6 +191,7 @@ MATRIX = {
     # Coordinator pages.
     "referrals:queue": staff(OK, OK),
     "referrals:board": staff(OK, OK),
+    "referrals:screen": staff(OK, OK),
     "referrals:lead": staff(OK, OK),
     "referrals:lead_document": staff(OK, OK),
     "referrals:lead_packet": staff(OK, OK),

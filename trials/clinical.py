@@ -307,3 +307,14 @@ def is_stale(
 
 def freshness_window(kind: str, fresh_days: int | None = None) -> int | None:
     return fresh_days if fresh_days is not None else FACTS[kind].fresh_days
+
+
+def counts_as_failed(reason_stopped: str, has_counting_therapy: bool) -> bool:
+    """The single rule for a failed line: stopped for a failure, with a therapy that counts
+    (`PriorTreatmentLine.counts_as_failed` and its SQL twin `failed()` apply it)."""
+    return reason_stopped in FAILURE_REASONS and has_counting_therapy
+
+
+def age_on(date_of_birth: datetime.date, today: datetime.date) -> int:
+    before_birthday = (today.month, today.day) < (date_of_birth.month, date_of_birth.day)
+    return today.year - date_of_birth.year - before_birthday

@@ -1,7 +1,5 @@
 """Patients and their prior treatment lines, with the one rule for a failed line."""
 
-import datetime
-
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -21,12 +19,8 @@ from referrals.vocabulary import (
     ReasonStopped,
     Sex,
 )
+from trials.clinical import age_on, counts_as_failed
 from trials.models import Condition, Therapy
-
-
-def age_on(date_of_birth: datetime.date, today: datetime.date) -> int:
-    before_birthday = (today.month, today.day) < (date_of_birth.month, date_of_birth.day)
-    return today.year - date_of_birth.year - before_birthday
 
 
 class PatientQuerySet(models.QuerySet):
@@ -273,6 +267,7 @@ class PriorTreatmentLine(QuickChoiceDisplay, models.Model):
         `PriorTreatmentLineQuerySet.failed()` is the same rule in SQL; when reading many lines
         here, prefetch `therapies`.
         """
-        if self.reason_stopped not in FAILURE_REASONS:
-            return False
-        return any(therapy.counts_toward_failed_lines for therapy in self.therapies.all())
+        return counts_as_failed(
+            self.reason_stopped,
+            any(therapy.counts_toward_failed_lines for therapy in self.therapies.all()),
+        )

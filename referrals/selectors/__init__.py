@@ -19,6 +19,7 @@ from referrals.selectors.dashboard import (
 from referrals.selectors.eligibility import (
     condition_tree,
     current_facts,
+    described_patient_evaluations,
     eligibility_candidates,
     patient_evaluations,
     patient_facts,
@@ -93,6 +94,7 @@ __all__ = [
     "dashboard_program_capacity",
     "dashboard_screen_failures",
     "dashboard_workload",
+    "described_patient_evaluations",
     "eligibility_candidates",
     "hospital_open_counts",
     "import_job_rows",

@@ -6,6 +6,7 @@ import datetime
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from referrals.described_patient import DescribedPatient, DescribedPatientError
 from referrals.eligibility import (
     Candidate,
     ConditionTree,
@@ -19,13 +20,14 @@ from referrals.eligibility import (
     evaluate,
 )
 from referrals.models import ClinicalFact, Patient, PriorTreatmentLine, Referral
-from trials.clinical import FACTS, is_stale
+from trials.clinical import FACTS, counts_as_failed, is_stale
 from trials.criteria import CriterionError, CriterionKind, CriterionRule, parse_rule
 from trials.models import (
     Condition,
     EligibilityCriterion,
     Program,
     ProgramStatus,
+    Therapy,
     Trial,
     TrialStatus,
 )
@@ -206,3 +208,64 @@ def current_facts(patient: Patient, today: datetime.date) -> list[dict]:
         for kind in FACTS
         if (facts := by_kind.get(kind))
     ]
+
+
+def described_patient_facts(described: DescribedPatient, tree: ConditionTree) -> PatientFacts:
+    """A described patient as the engine reads a stored one: names resolved to conditions and
+    therapies (one query); an unknown name is a `DescribedPatientError` naming its field."""
+    ids_by_slug = {slug: pk for pk, slug in tree.slugs.items()}
+    unknown = [slug for slug in described.conditions if slug not in ids_by_slug]
+    if unknown:
+        raise DescribedPatientError(f"conditions: unknown condition {', '.join(unknown)}.")
+    names = {name for line in described.lines for name in line.therapies}
+    therapies = {
+        therapy.name: therapy
+        for therapy in Therapy.objects.filter(name__in=names).only(
+            "name", "drug_class", "counts_toward_failed_lines"
+        )
+    }
+    lines = []
+    for index, line in enumerate(described.lines, start=1):
+        missing = [name for name in line.therapies if name not in therapies]
+        if missing:
+            raise DescribedPatientError(
+                f"lines[{index}].therapies: unknown therapy {', '.join(missing)}."
+            )
+        regimen = [therapies[name] for name in line.therapies]
+        lines.append(
+            Line(
+                therapies=frozenset(line.therapies),
+                drug_classes=frozenset(t.drug_class for t in regimen),
+                counts=any(t.counts_toward_failed_lines for t in regimen),
+                start=line.start,
+                end=line.end,
+                reason_stopped=line.reason_stopped,
+            )
+        )
+    latest: dict[str, Fact] = {}
+    for fact in sorted(described.facts, key=lambda f: f.observed_on, reverse=True):
+        latest.setdefault(fact.kind, fact)
+    condition_ids = [ids_by_slug[slug] for slug in dict.fromkeys(described.conditions)]
+    names_by_id = dict(Condition.objects.filter(pk__in=condition_ids).values_list("pk", "name"))
+    return PatientFacts(
+        age=described.age,
+        condition_ids=frozenset(condition_ids),
+        condition_names=tuple(names_by_id[pk] for pk in condition_ids),
+        failed_line_count=sum(counts_as_failed(line.reason_stopped, line.counts) for line in lines),
+        line_count=len(lines),
+        exclusions=described.exclusions,
+        lines=tuple(lines),
+        facts=latest,
+        diagnosis_year=described.diagnosis_year,
+    )
+
+
+def described_patient_evaluations(described: DescribedPatient) -> list[Evaluation]:
+    """The same verdicts a stored patient with these facts gets, on the description's date."""
+    tree = condition_tree()
+    return evaluate(
+        described_patient_facts(described, tree),
+        eligibility_candidates(tree),
+        today=described.as_of,
+        tree=tree,
+    )
