@@ -118,4 +118,5 @@ def figures_compute(period: selectors.Period, now: datetime.datetime) -> dict:
         "workload": selectors.dashboard_workload(now),
         "outcomes": selectors.dashboard_outcomes(),
         "hospital_side": selectors.dashboard_hospital_side(period, timezone.localdate(now)),
+        "screening_accuracy": selectors.dashboard_screening_accuracy(period),
     }

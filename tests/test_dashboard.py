@@ -13,6 +13,7 @@ from referrals import selectors, tasks
 from referrals.models import (
     CloseReason,
     EventKind,
+    Referral,
     ReferralEvent,
     ScreenFailureCriterion,
     Source,
@@ -203,9 +204,11 @@ def test_it_keeps_the_dashboard_query_count_flat(
     # milestone (the percentiles are taken from these rows), 10 screen failures, 11 leads by
     # condition, 12 leads by source, 13 program capacity, 14 workload, 15 outcomes after CAR-T
     # (patients treated, 6-month remission, CRS ≥ 2), 16-18 the hospital side (referred and
-    # treated per program, median waits per program, then per hospital), 19-20 the task queue
-    # (tasks waiting, the last one finished).
-    with django_assert_num_queries(20):
+    # treated per program, median waits per program, then per hospital), 19-20 our screening
+    # against the hospitals' (the period's referral snapshots, the screen failures' checks; the
+    # names of the programs and trials they concern only when there are some), 21-22 the task
+    # queue (tasks waiting, the last one finished).
+    with django_assert_num_queries(22):
         response = admin_client.get(reverse("admin:index"))
 
     assert response.status_code == 200
@@ -419,3 +422,57 @@ def _testid(response, testid: str) -> str:
     start = text.find(f'data-testid="{testid}"')
     assert start != -1, f"no {testid}"
     return text[start : text.find("</div>", start)]
+
+
+# --- our screening against the hospitals' ------------------------------------------------------
+
+
+def test_it_shows_how_often_our_eligible_leads_pass_the_hospitals_screening(
+    admin_client, coordinator, hospital
+):
+    from referrals import services
+    from referrals.models import HospitalDeclineReason, ReferralSnapshot
+    from tests import pages
+    from tests.factories import ScreeningRecordFactory, make_liaison, referred_lead
+
+    program = ProgramFactory(hospital=hospital, name="Sheba CD19")
+    liaison = make_liaison("liaison", hospital)
+    accepted = referred_lead(program, coordinator=coordinator)
+    services.hospital_accept(referral=accepted, by=liaison, expected_version=accepted.version)
+    declined = referred_lead(program, coordinator=coordinator)
+    # The check sent with it had its age criterion overridden by the coordinator.
+    snapshot = ReferralSnapshot.objects.get(referral=declined)
+    snapshot.data["eligibility"]["criteria"].append(
+        {"name": "Age", "result": "pass", "overridden": "unknown (no date of birth)"}
+    )
+    snapshot.save()
+    services.hospital_decline(
+        referral=declined,
+        by=liaison,
+        expected_version=declined.version,
+        reason=HospitalDeclineReason.NOT_FIT,
+    )
+    failed = _lead(days_ago=2, assigned_to=coordinator)
+    ScreeningRecordFactory(
+        referral=failed,
+        program=program,
+        verdict="ineligible",
+        criteria=[{"name": "Excludes: eGFR < 30", "result": "fail", "detail": "eGFR 25"}],
+    )
+    Referral.objects.filter(pk=failed.pk).update(
+        stage=Stage.CLOSED,
+        close_reason=CloseReason.SCREEN_FAILED,
+        screen_failure_criterion="exclusion",
+        stage_changed_at=timezone.now(),
+    )
+
+    response = admin_client.get(reverse("admin:index"))
+
+    rate = pages.plain(pages.testid(response, "pass-rate", "p"))
+    assert rate.startswith("50 % of the leads we found eligible passed")
+    assert "(1 accepted, 1 declined;" in rate
+    row = pages.plain(pages.testid(response, "screening-accuracy", "table"))
+    assert (
+        "Sheba CD19 (Sheba Medical Center) 2 1 1 50 % Not fit for apheresis or "
+        "lymphodepletion (1) Age (1) Excludes: eGFR < 30 (1)"
+    ) in row

@@ -61,7 +61,11 @@ class ReferralSnapshot(models.Model):
 
     class Meta:
         ordering = ["-taken_at", "-id"]
-        indexes = [models.Index(fields=["referral", "-taken_at"])]
+        indexes = [
+            models.Index(fields=["referral", "-taken_at"]),
+            # The dashboard's screening accuracy: the period's referrals, by when they were sent.
+            models.Index(fields=["taken_at"], name="snapshot_taken_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Lead #{self.referral_id} as sent {self.taken_at:%d %b %Y}"

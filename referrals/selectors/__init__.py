@@ -57,6 +57,7 @@ from referrals.selectors.lead import (
     referral_for_lead_page,
     screening_candidate,
 )
+from referrals.selectors.learning import dashboard_screening_accuracy
 from referrals.selectors.outcomes import OutcomeFigures, dashboard_outcomes
 from referrals.selectors.privacy import closed_leads_past_retention, patient_data_export
 from referrals.selectors.queue import (
@@ -93,6 +94,7 @@ __all__ = [
     "dashboard_outcomes",
     "dashboard_program_capacity",
     "dashboard_screen_failures",
+    "dashboard_screening_accuracy",
     "dashboard_workload",
     "described_patient_evaluations",
     "eligibility_candidates",
