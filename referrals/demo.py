@@ -14,8 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from referrals import roles, selectors
+from referrals.demo_clinical import demo_facts, demo_lines
 from referrals.eligibility import Candidate, ConditionTree, Verdict, evaluate
 from referrals.models import (
+    ClinicalFact,
+    FactSource,
     LiaisonProfile,
     Patient,
     PriorTreatmentLine,
@@ -32,12 +35,12 @@ from referrals.vocabulary import (
     EventKind,
     Language,
     Priority,
-    ReasonStopped,
     ScreenFailureCriterion,
     Sex,
     Source,
     Stage,
 )
+from trials.clinical import parse_fact_value
 from trials.models import Condition, Hospital, Therapy
 
 DEMO_EMAIL_DOMAIN = "demo.carecrm.example"
@@ -99,32 +102,6 @@ CONDITION_WEIGHTS = {
     "sjogrens-disease": 4,
     "myasthenia-gravis": 7,
 }
-REGIMENS = [
-    ["Hydroxychloroquine"],
-    ["Prednisone"],
-    ["Methotrexate"],
-    ["Azathioprine"],
-    ["Mycophenolate mofetil"],
-    ["Cyclophosphamide"],
-    ["Belimumab"],
-    ["Rituximab"],
-    ["Tacrolimus"],
-    ["Adalimumab"],
-    ["Tocilizumab"],
-    ["Abatacept"],
-    ["Tofacitinib"],
-    ["Anifrolumab"],
-    ["Mycophenolate mofetil", "Prednisone"],
-    ["Methotrexate", "Hydroxychloroquine"],
-]
-STOP_REASONS = [
-    ReasonStopped.INADEQUATE_RESPONSE,
-    ReasonStopped.INADEQUATE_RESPONSE,
-    ReasonStopped.LOSS_OF_RESPONSE,
-    ReasonStopped.INTOLERANCE,
-    ReasonStopped.ADVERSE_EVENT,
-    ReasonStopped.PATIENT_CHOICE,
-]
 STAGE_WEIGHTS = {
     Stage.NEW: 14,
     Stage.CONTACTED: 12,
@@ -352,29 +329,17 @@ def _draw_lead(rng, index, conditions, coordinators, now, today) -> dict:
         days=rng.randint(0, max_age_days), hours=rng.randint(0, 23)
     )
     path = _stage_path(stage, rng)
-    lines = []
-    line_count = rng.randint(1, 6)
-    # Lines run one after another from the diagnosis until a few months before the lead.
-    first_start = datetime.date(patient.diagnosis_year, rng.randint(1, 12), 1)
+    # Lines in the disease's usual order, ending a few months before the lead.
     last_end = created_at.date() - datetime.timedelta(days=rng.randint(20, 120))
-    span = max((last_end - first_start).days // line_count, 60)
-    for number in range(1, line_count + 1):
-        start = min(first_start + datetime.timedelta(days=span * (number - 1)), last_end)
-        end = start + datetime.timedelta(days=rng.randint(60, max(61, span - 10)))
-        lines.append(
-            {
-                "line_number": number,
-                "regimen": rng.choice(REGIMENS),
-                "start_date": start,
-                "end_date": min(end, last_end),
-                "reason_stopped": rng.choice(STOP_REASONS),
-            }
-        )
+    lines = demo_lines(rng, slug, patient.diagnosis_year, last_end, rng.randint(1, 6))
+    age = patient.age if patient.date_of_birth else None
+    facts = demo_facts(rng, slug, female=sex == Sex.FEMALE, age=age, today=today)
     due_offset = rng.randint(-3, 14)
     close_reason = rng.choice(list(CloseReason.values)) if stage == Stage.CLOSED else ""
     return {
         "patient": patient,
         "lines": lines,
+        "facts": facts,
         "referral": Referral(
             source=rng.choice(list(Source.values)),
             stage=stage,
@@ -423,6 +388,12 @@ def _save_lead(
         treatment_line.therapies.set(
             [therapies[name] for name in line["regimen"] if name in therapies]
         )
+    for kind, value, observed_on in lead["facts"]:
+        fact = ClinicalFact(
+            patient=patient, kind=kind, observed_on=observed_on, source=FactSource.DOCUMENT
+        )
+        fact.value = parse_fact_value(kind, value)
+        fact.save()
     referral = lead["referral"]
     referral.patient = patient
     path = lead["path"]
