@@ -283,3 +283,29 @@ def test_it_names_what_is_wrong_with_a_description(
 
     assert response.status_code == 200
     assert message in pages.plain(pages.testid(response, "screen-errors", "div"))
+
+
+def test_it_sends_the_current_facts_to_the_hospital_and_prints_them_in_the_packet(
+    coordinator, coordinator_client, lead, program
+):
+    from referrals import services
+    from referrals.models import Referral, ReferralSnapshot
+    from tests.factories import make_liaison
+
+    ClinicalFactFactory(patient=lead.patient, kind="sledai_2k", value_number=12)
+    lead = pages.eligible_lead(lead, program)
+    Referral.objects.filter(pk=lead.pk).update(target_program=program)
+    lead = services.referral_transition(
+        referral=Referral.objects.get(pk=lead.pk),
+        to_stage="referred",
+        by=coordinator,
+        expected_version=lead.version,
+    )
+
+    packet = coordinator_client.get(pages.url("lead_packet", lead.pk))
+    assert "SLEDAI-2K 12" in pages.plain(pages.testid(packet, "packet-facts", "table"))
+    [fact] = ReferralSnapshot.objects.get(referral=lead).data["clinical_facts"]
+    assert (fact["label"], fact["value"], fact["too_old"]) == ("SLEDAI-2K", "12", False)
+    coordinator_client.force_login(make_liaison("liaison", program.hospital))
+    sent = coordinator_client.get(f"/admin/hospital/referrals/{lead.pk}/")
+    assert "SLEDAI-2K 12" in pages.plain(pages.testid(sent, "packet-facts", "table"))

@@ -9,7 +9,7 @@ from django.utils import timezone
 from referrals.eligibility import Evaluation
 from referrals.models import LeadDocument, Patient, PriorTreatmentLine, Referral, ScreeningRecord
 from referrals.selectors.common import referral_with_patient
-from referrals.selectors.eligibility import referral_evaluations
+from referrals.selectors.eligibility import current_facts, referral_evaluations
 from trials.models import Program, Trial, TrialSite
 
 
@@ -21,6 +21,7 @@ class ReferralPacket:
     patient: Patient
     lines: list[PriorTreatmentLine]
     failed_line_count: int
+    facts: list[dict]  # the current clinical fact of each kind (`current_facts`)
     target: Program | Trial | None
     evaluation: Evaluation | None  # the target, evaluated now with the same engine
     recorded_check: ScreeningRecord | None  # the latest check of the target in the log
@@ -77,6 +78,7 @@ def referral_packet(referral_id: int) -> ReferralPacket:
         patient=patient,
         lines=list(patient.treatment_lines.all()),
         failed_line_count=patient.failed_line_count,
+        facts=current_facts(patient, timezone.localdate()),
         target=target,
         evaluation=evaluation,
         recorded_check=recorded,

@@ -25,6 +25,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import Window
 from django.db.models.functions import RowNumber, TruncDate
+from django.utils import timezone
 
 from referrals.access import referrals_visible_to
 from referrals.models import (
@@ -36,7 +37,7 @@ from referrals.models import (
 )
 from referrals.selectors.common import TIMELINE_LIMIT, _plain
 from referrals.selectors.dashboard import Period
-from referrals.selectors.eligibility import patient_for_eligibility
+from referrals.selectors.eligibility import current_facts, patient_for_eligibility
 from referrals.vocabulary import (
     AWAITING_DECISION,
     HOSPITAL_OPEN_STAGES,
@@ -105,6 +106,16 @@ def referral_snapshot_data(referral: Referral) -> dict:
                 "counts_as_failed": line.counts_as_failed,
             }
             for line in lines
+        ],
+        "clinical_facts": [
+            {
+                "label": row["fact"].get_kind_display(),
+                "value": row["fact"].value_label,
+                "observed_on": row["fact"].observed_on.isoformat(),
+                "source": row["fact"].get_source_display(),
+                "too_old": row["stale"],
+            }
+            for row in current_facts(patient, timezone.localdate())
         ],
         "eligibility": {
             "candidate_name": check.candidate_name,
