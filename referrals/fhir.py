@@ -16,7 +16,9 @@ from fhir.resources.R4B.bundle import Bundle
 from carecrm.text import one_line
 from referrals.exports import pseudonymous_id
 from referrals.models import PriorTreatmentLine, Referral
+from referrals.selectors.eligibility import current_facts
 from referrals.vocabulary import ReasonStopped, Sex, Stage
+from trials.clinical import FACTS, FactGroup
 
 NAMESPACE = uuid.UUID("6f0b9a3e-3c1d-4d8e-9a43-0c9d5e1b7a21")
 IDENTIFIER_SYSTEM = "urn:carecrm"
@@ -112,14 +114,10 @@ def _condition(referral: Referral, patient_url: str) -> dict | None:
     if patient.diagnosis_year:
         resource["onsetDateTime"] = str(patient.diagnosis_year)
     measures = [
-        f"{label} {value}"
-        for label, value in (
-            ("SLEDAI-2K", patient.sledai_2k),
-            ("DAS28", patient.das28),
-            ("mRSS", patient.mrss),
-            ("MG-ADL", patient.mg_adl),
-        )
-        if value is not None
+        f"{row['fact'].get_kind_display()} {row['fact'].value_label} "
+        f"({row['fact'].observed_on:%d %b %Y})"
+        for row in current_facts(patient, timezone.localdate())
+        if FACTS[row["fact"].kind].group == FactGroup.ACTIVITY
     ]
     if measures:
         resource["note"] = [{"text": "Disease activity at referral: " + ", ".join(measures)}]

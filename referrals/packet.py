@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 
 from carecrm.text import visible
 from referrals.models import LeadDocument
-from referrals.vocabulary import MEASURES, DocumentKind
+from referrals.vocabulary import DocumentKind
 
 # Generated packets are kept with the lead's documents; they never satisfy a requirement.
 PACKET_FILENAME_PREFIX = "referral-packet-lead-"
@@ -83,9 +83,7 @@ def render_html(context: dict, request: HttpRequest | None = None) -> str:
     """The packet's page. It leaves CareCRM, so it carries no control, bidi or invisible
     character, whatever was stored before the forms cleaned text (in a PDF they print as empty
     boxes; a bidi override would show a name reversed)."""
-    return visible(
-        render_to_string("referrals/packet.html", {**context, "measures": MEASURES}, request)
-    )
+    return visible(render_to_string("referrals/packet.html", context, request))
 
 
 def render_pdf(context: dict) -> bytes:

@@ -24,6 +24,7 @@ from referrals.models import (
     Stage,
 )
 from tests.factories import (
+    ClinicalFactFactory,
     ConditionFactory,
     HospitalFactory,
     LeadDocumentFactory,
@@ -73,12 +74,12 @@ def lead(coordinator, lupus, program):
         last_name="לוי",
         primary_condition=lupus,
         diagnosis_year=2015,
-        sledai_2k=14,
-        das28=Decimal("3.20"),
         sex="female",
         preferred_language="he",
         city="חיפה",
     )
+    ClinicalFactFactory(patient=patient, kind="sledai_2k", value_number=14)
+    ClinicalFactFactory(patient=patient, kind="das28", value_number=Decimal("3.20"))
     mmf = TherapyFactory(name="Mycophenolate mofetil")
     rituximab = TherapyFactory(name="Rituximab", drug_class=DrugClass.ANTI_CD20)
     prednisone = TherapyFactory(name="Prednisone", counts_toward_failed_lines=False)
@@ -185,7 +186,7 @@ def test_it_renders_the_packet_pdf_with_everything_the_hospital_needs(coordinato
     assert "P-" in flat and "Systemic lupus erythematosus" in flat and "M32.1" in flat
     assert "2015" in flat
     # Disease measures.
-    assert "SLEDAI-2K 14" in flat and "DAS28 3.20" in flat
+    assert "SLEDAI-2K 14" in flat and "DAS28 3.2" in flat
     # Every prior line with dates and outcome, and the failed-line count.
     assert "Mycophenolate mofetil + Prednisone" in flat
     assert "Mar 2016 Jun 2019 Partial response Inadequate response yes" in flat

@@ -309,3 +309,32 @@ def test_it_sends_the_current_facts_to_the_hospital_and_prints_them_in_the_packe
     coordinator_client.force_login(make_liaison("liaison", program.hospital))
     sent = coordinator_client.get(f"/admin/hospital/referrals/{lead.pk}/")
     assert "SLEDAI-2K 12" in pages.plain(pages.testid(sent, "packet-facts", "table"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_moves_the_patients_undated_scores_into_dated_facts():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [
+        ("referrals", "0030_snapshot_taken_index"),
+        ("trials", "0003_condition_parent_criteria"),
+    ]
+    after = [("referrals", "0031_patient_scores_to_facts")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old_apps = executor.loader.project_state(before).apps
+    Patient = old_apps.get_model("referrals", "Patient")
+    scored = Patient.objects.create(first_name="Dana", last_name="Levi", sledai_2k=12, das28="3.40")
+    Patient.objects.create(first_name="Noa", last_name="Cohen")
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    moved = {f.kind: f.value_label for f in ClinicalFact.objects.filter(patient_id=scored.pk)}
+    assert moved == {"sledai_2k": "12", "das28": "3.4"}
+    assert ClinicalFact.objects.count() == 2

@@ -103,7 +103,6 @@ class PatientAdmin(NeverDeleteMixin, SimpleHistoryAdmin, ModelAdmin):
                     "condition_other",
                     "other_conditions",
                     "diagnosis_year",
-                    ("sledai_2k", "das28", "mrss", "mg_adl"),
                     "exclusions",
                     "notes",
                 ]

@@ -13,7 +13,6 @@ from referrals.models.display import QuickChoiceDisplay
 from referrals.search import search_filter
 from referrals.vocabulary import (
     FAILURE_REASONS,
-    MEASURES,
     BestResponse,
     Language,
     ReasonStopped,
@@ -63,26 +62,6 @@ class Patient(QuickChoiceDisplay, models.Model):
     other_conditions = models.ManyToManyField(Condition, blank=True, related_name="+")
     diagnosis_year = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1900)]
-    )
-    sledai_2k = models.PositiveSmallIntegerField(
-        "SLEDAI-2K",
-        null=True,
-        blank=True,
-        validators=[MaxValueValidator(MEASURES["sledai_2k"].high)],
-    )
-    das28 = models.DecimalField(
-        "DAS28",
-        max_digits=4,
-        decimal_places=2,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0), MaxValueValidator(MEASURES["das28"].high)],
-    )
-    mrss = models.PositiveSmallIntegerField(
-        "mRSS", null=True, blank=True, validators=[MaxValueValidator(MEASURES["mrss"].high)]
-    )
-    mg_adl = models.PositiveSmallIntegerField(
-        "MG-ADL", null=True, blank=True, validators=[MaxValueValidator(MEASURES["mg_adl"].high)]
     )
     exclusions = models.TextField(
         blank=True,

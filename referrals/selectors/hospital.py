@@ -90,10 +90,6 @@ def referral_snapshot_data(referral: Referral) -> dict:
                 str(c) for c in patient.other_conditions.all() if c != patient.primary_condition
             ],
             "diagnosis_year": patient.diagnosis_year,
-            "sledai_2k": patient.sledai_2k,
-            "das28": str(patient.das28) if patient.das28 is not None else None,
-            "mrss": patient.mrss,
-            "mg_adl": patient.mg_adl,
             "exclusions": patient.exclusion_list,
         },
         "failed_line_count": patient.failed_line_count,
