@@ -105,6 +105,8 @@ def test_it_screens_the_example_description_and_refuses_broken_json(
     expect(verdicts).to_be_visible()
     expect(verdicts.locator("tr[data-candidate]").first).to_be_visible()
     expect(page.get_by_test_id("screen-errors")).to_have_count(0)
+    # Shown as submitted, indented, not flattened by the text cleaning.
+    assert '\n  "conditions": [\n    "lupus-nephritis"' in form.locator("textarea").input_value()
 
     form.locator("textarea").fill('{"conditions": ["sle"],')
     form.get_by_role("button", name="Check eligibility").click()
