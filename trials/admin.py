@@ -268,16 +268,22 @@ class CriterionInline(StackedInline):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        # A criterion's parameters and sentence are a line or two; the default ten-row boxes
+        # made each criterion a screenful.
         if db_field.name == "params":
+            field.widget.attrs["rows"] = 2
+            # Folded: the same list under every criterion buried the criteria themselves.
             field.help_text = format_html(
-                "{}<ul>{}</ul>",
-                "JSON parameters of the kind:",
+                '<details class="crm-help"><summary>{}</summary><ul>{}</ul></details>',
+                "JSON parameters of each kind",
                 format_html_join(
                     "",
                     "<li><b>{}</b>: <code>{}</code></li>",
                     ((kind.label, PARAMETER_HELP[kind]) for kind in CriterionKind),
                 ),
             )
+        elif db_field.name == "source_text":
+            field.widget.attrs["rows"] = 3
         return field
 
 

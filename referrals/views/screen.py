@@ -42,6 +42,12 @@ class DescribedPatientForm(CleanTextForm):
         max_length=50_000,
     )
 
+    def show_indented(self, data: object) -> None:
+        """Show the parsed description indented again: cleaning the submitted text
+        (`carecrm.text.multi_line`) took every line's leading spaces."""
+        self.data = self.data.copy()
+        self.data[self.add_prefix("description")] = json.dumps(data, indent=2, ensure_ascii=False)
+
 
 @staff_page("referrals.view_referral")
 def screen(request: HttpRequest) -> HttpResponse:
@@ -52,6 +58,7 @@ def screen(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             data = json.loads(form.cleaned_data["description"])
+            form.show_indented(data)
             described = described_patient_parse(data, today=timezone.localdate())
             evaluations = selectors.described_patient_evaluations(described)
         except ValueError as error:  # invalid JSON, or a DescribedPatientError naming the field
