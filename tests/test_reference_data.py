@@ -13,6 +13,7 @@ from trials.models import (
     NON_COUNTING_DRUG_CLASSES,
     Condition,
     ConditionGroup,
+    EligibilityCriterion,
     Hospital,
     Program,
     ProgramStatus,
@@ -24,7 +25,7 @@ from trials.services import REFERENCE_DIR, ReferenceDataError, reference_data_lo
 
 pytestmark = pytest.mark.django_db
 
-REFERENCE_MODELS = (Condition, Therapy, Hospital, Trial, Program)
+REFERENCE_MODELS = (Condition, Therapy, Hospital, Trial, Program, EligibilityCriterion)
 
 
 def _copy_reference_files(tmp_path: Path) -> Path:
@@ -40,6 +41,21 @@ def _edit(directory: Path, file_name: str, change: Callable[[list[dict[str, Any]
     path.write_text(json.dumps(rows), encoding="utf-8")
 
 
+SHEBA_PROGRAM = {
+    "hospital": "Sheba Medical Center",
+    "name": "Point-of-care CD19 CAR-T for autoimmune disease",
+}
+
+
+def _first(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(row for row in rows if row["kind"] == kind)
+
+
+def _for_program(row: dict[str, Any], **program: str) -> None:
+    del row["trial"]
+    row["program"] = SHEBA_PROGRAM | program
+
+
 def _row_counts() -> dict[str, int]:
     return {model.__name__: model.objects.count() for model in REFERENCE_MODELS}
 
@@ -52,6 +68,7 @@ def test_it_loads_the_reference_files():
     assert Hospital.objects.count() == report.hospitals.created == 5
     assert Trial.objects.count() == report.trials.created >= 10
     assert Program.objects.count() == report.programs.created == 2
+    assert EligibilityCriterion.objects.count() == report.criteria.created >= 40
     nct_ids = [row["nct_id"] for row in json.loads((REFERENCE_DIR / "trials.json").read_text())]
     assert all(re.fullmatch(r"NCT\d{8}", nct_id) for nct_id in nct_ids)
     assert len(nct_ids) == len(set(nct_ids))
@@ -65,7 +82,11 @@ def test_it_loads_the_reference_files():
 
 def test_it_changes_nothing_on_a_second_run():
     first = reference_data_load()
-    history_rows = (Trial.history.count(), Program.history.count())
+    history_rows = (
+        Trial.history.count(),
+        Program.history.count(),
+        EligibilityCriterion.history.count(),
+    )
     trial_updated_at = dict(Trial.objects.values_list("nct_id", "updated_at"))
 
     second = reference_data_load()
@@ -73,7 +94,11 @@ def test_it_changes_nothing_on_a_second_run():
     for entity, counts in second.by_entity().items():
         assert counts.created == counts.updated == 0, entity
         assert counts.unchanged == first.by_entity()[entity].created, entity
-    assert (Trial.history.count(), Program.history.count()) == history_rows
+    assert (
+        Trial.history.count(),
+        Program.history.count(),
+        EligibilityCriterion.history.count(),
+    ) == history_rows
     assert dict(Trial.objects.values_list("nct_id", "updated_at")) == trial_updated_at
 
 
@@ -146,7 +171,13 @@ def test_it_keeps_statuses_admins_changed():
 @pytest.mark.parametrize(
     ("file_name", "change", "field", "detail"),
     [
-        ("trials.json", lambda rows: rows[0].update(nct_id="NCT123"), "nct_id", "NCT123"),
+        # A new row: renaming a trial would also orphan its criteria (each one reported).
+        (
+            "trials.json",
+            lambda rows: rows.append(rows[0] | {"nct_id": "NCT123"}),
+            "nct_id",
+            "NCT123",
+        ),
         (
             "trials.json",
             lambda rows: rows[0]["conditions"].append("lupuss"),
@@ -182,6 +213,102 @@ def test_it_rejects_a_broken_file_and_writes_nothing(tmp_path, file_name, change
     assert set(_row_counts().values()) == {0}
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "detail"),
+    [
+        (
+            lambda rows: _first(rows, "threshold")["params"].update(fact="sledai"),
+            "params",
+            "unknown fact “sledai”",
+        ),
+        (
+            lambda rows: _first(rows, "threshold")["params"].update(op="=>"),
+            "params",
+            "op must be one of",
+        ),
+        (
+            lambda rows: _first(rows, "fact_value")["params"].update(values=["weakly positive"]),
+            "params",
+            "unknown value weakly positive",
+        ),
+        (
+            lambda rows: _first(rows, "failed_lines")["params"].update(therapies=["Rituxan"]),
+            "params",
+            "unknown therapy Rituxan",
+        ),
+        (
+            lambda rows: rows[0].update(trial="NCT00000001"),
+            "trial",
+            "unknown trial 'NCT00000001' (not in trials.json)",
+        ),
+        (
+            lambda rows: _for_program(rows[0], name="Other"),
+            "program",
+            "unknown program 'Other'",
+        ),
+        (
+            lambda rows: _first(rows, "washout").update(role="inclusion"),
+            "role",
+            "is an exclusion",
+        ),
+        (
+            lambda rows: _first(rows, "washout").update(source_text=""),
+            "source_text",
+            "cannot be blank",
+        ),
+    ],
+)
+def test_it_refuses_a_bad_criterion_naming_its_item_and_field(tmp_path, change, field, detail):
+    directory = _copy_reference_files(tmp_path)
+    _edit(directory, "criteria.json", change)
+
+    with pytest.raises(ReferenceDataError) as raised:
+        reference_data_load(directory=directory)
+
+    [problem] = raised.value.problems
+    # The item's number and its trial or program, then the field: enough to find it in the file.
+    assert re.match(r"criteria\.json item \d+ \((NCT\d{8}|[^)]+)\), field ", problem)
+    assert f"field {field!r}" in problem
+    assert detail in problem
+    assert set(_row_counts().values()) == {0}
+
+
+def test_it_loads_a_programs_criterion(tmp_path):
+    directory = _copy_reference_files(tmp_path)
+    _edit(directory, "criteria.json", lambda rows: _for_program(_first(rows, "washout")))
+
+    reference_data_load(directory=directory)
+    report = reference_data_load(directory=directory)
+
+    assert report.criteria.unchanged == EligibilityCriterion.objects.count()
+    criterion = EligibilityCriterion.objects.get(kind="washout")
+    assert criterion.trial is None
+    assert criterion.program.name == SHEBA_PROGRAM["name"]
+    assert criterion.params == {"therapies": ["Rituximab"], "months": 12}
+
+
+def test_it_keeps_criteria_admins_added_and_writes_back_the_files_parameters():
+    reference_data_load()
+    kysa1 = Trial.objects.get(nct_id="NCT05938725")
+    admin_criterion = EligibilityCriterion.objects.create(
+        trial=kysa1,
+        role="exclusion",
+        kind="threshold",
+        params={"fact": "egfr", "op": "<", "value": 30},
+        source_text="eGFR < 30 (protocol v3, from the site)",
+    )
+    biopsy = kysa1.criteria.get(kind="fact_value")
+    biopsy.params = {"fact": "ln_biopsy_class", "values": ["III", "IV", "V"]}
+    biopsy.save()
+
+    report = reference_data_load()
+
+    assert (report.criteria.created, report.criteria.updated) == (0, 1)
+    biopsy.refresh_from_db()
+    assert biopsy.params == {"fact": "ln_biopsy_class", "values": ["III", "IV"]}
+    assert EligibilityCriterion.objects.filter(pk=admin_criterion.pk).exists()
+
+
 def test_it_writes_nothing_when_a_row_clashes_with_the_database():
     # The last condition in the file clashes, so the rows before it must be rolled back.
     Condition.objects.create(
@@ -191,7 +318,14 @@ def test_it_writes_nothing_when_a_row_clashes_with_the_database():
     with pytest.raises(ReferenceDataError, match=r"conditions\.json \(stiff-person-syndrome\)"):
         reference_data_load()
 
-    assert _row_counts() == {"Condition": 1, "Therapy": 0, "Hospital": 0, "Trial": 0, "Program": 0}
+    assert _row_counts() == {
+        "Condition": 1,
+        "Therapy": 0,
+        "Hospital": 0,
+        "Trial": 0,
+        "Program": 0,
+        "EligibilityCriterion": 0,
+    }
 
 
 def test_it_prints_a_summary_per_entity():
@@ -206,6 +340,7 @@ def test_it_prints_a_summary_per_entity():
         "hospitals",
         "trials",
         "programs",
+        "criteria",
     ]
     assert lines[3] == f"trials: {Trial.objects.count()} created, 0 updated, 0 unchanged"
 

@@ -1,5 +1,5 @@
-"""Loading the reference data (conditions, therapies, hospitals, trials, programs) from the
-JSON files that `reference_files` reads and checks.
+"""Loading the reference data (conditions, therapies, hospitals, trials, programs and their
+eligibility criteria) from the JSON files that `reference_files` reads and checks.
 
 The files in `trials/reference/` own the fields they list: a reload writes those fields back over
 admin edits. Statuses are the exception: a trial's overall status and a program's status seed a
@@ -7,7 +7,8 @@ new row only, because admins keep them current; so do a trial's title and eligib
 which the ClinicalTrials.gov import owns from then on. Everything else is the admins': a reload
 never deletes a row, never unlinks a condition an admin added to a trial or program, and never
 touches fields the files leave out (a hospital's phone, a program's contacts, capacity or linked
-trial).
+trial). A criterion is known by its trial or program, kind and source sentence: the file owns its
+role, parameters and position, and criteria admins added stay.
 """
 
 from collections import Counter
@@ -19,7 +20,7 @@ from typing import Any
 
 from django.db import IntegrityError, models, transaction
 
-from trials.models import Condition, Hospital, Program, Therapy, Trial
+from trials.models import Condition, EligibilityCriterion, Hospital, Program, Therapy, Trial
 from trials.services.reference_files import (
     REFERENCE_DIR,
     ReferenceData,
@@ -57,6 +58,7 @@ class ReferenceLoadReport:
     hospitals: EntityCounts
     trials: EntityCounts
     programs: EntityCounts
+    criteria: EntityCounts
 
     def by_entity(self) -> dict[str, EntityCounts]:
         return {field.name: getattr(self, field.name) for field in fields(self)}
@@ -159,6 +161,7 @@ def _write(data: ReferenceData) -> ReferenceLoadReport:
         hospitals[row.name] = hospital
         hospital_outcomes.append(outcome)
 
+    trials: dict[str, Trial] = {}
     trial_outcomes = []
     for row in data.trials:
         trial, outcome = _upsert(
@@ -174,8 +177,10 @@ def _write(data: ReferenceData) -> ReferenceLoadReport:
                 "eligibility_text": row.eligibility_text,
             },
         )
+        trials[row.nct_id] = trial
         trial_outcomes.append(_link_conditions(trial, row.conditions, conditions, outcome))
 
+    programs: dict[tuple[str, str], Program] = {}
     program_outcomes = []
     for row in data.programs:
         program, outcome = _upsert(
@@ -185,7 +190,23 @@ def _write(data: ReferenceData) -> ReferenceLoadReport:
             values=_values(row, omit={"hospital", "name", "conditions", "status"}),
             initial={"status": row.status},
         )
+        programs[(row.hospital, row.name)] = program
         program_outcomes.append(_link_conditions(program, row.conditions, conditions, outcome))
+
+    criterion_outcomes = [
+        _upsert(
+            EligibilityCriterion,
+            where=f"criteria.json ({row.trial or ': '.join(row.program)}: {row.source_text})",
+            lookup={
+                "trial": trials.get(row.trial),
+                "program": programs.get(row.program),
+                "kind": row.kind,
+                "source_text": row.source_text,
+            },
+            values={"role": row.role, "params": row.params, "position": row.position},
+        )[1]
+        for row in data.criteria
+    ]
 
     return ReferenceLoadReport(
         conditions=EntityCounts.of(condition_outcomes),
@@ -193,6 +214,7 @@ def _write(data: ReferenceData) -> ReferenceLoadReport:
         hospitals=EntityCounts.of(hospital_outcomes),
         trials=EntityCounts.of(trial_outcomes),
         programs=EntityCounts.of(program_outcomes),
+        criteria=EntityCounts.of(criterion_outcomes),
     )
 
 

@@ -2,7 +2,8 @@
 writes. `reference_data` writes the rows.
 
 Every value is checked against the model field it will be saved to, and problems are collected
-across all files, so one run names every mistake before anything is written.
+across all files, so one run names every mistake before anything is written. Criteria are
+checked as the admin checks them (`trials.criteria`), against the names the other files define.
 """
 
 import json
@@ -15,7 +16,17 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from trials.models import TRANSLATED_LANGUAGES, Condition, Hospital, Program, Therapy, Trial
+from trials.criteria import CriterionError, CriterionKind, CriterionRole, parse_rule, role_problem
+from trials.models import (
+    TRANSLATED_LANGUAGES,
+    Condition,
+    DrugClass,
+    EligibilityCriterion,
+    Hospital,
+    Program,
+    Therapy,
+    Trial,
+)
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 
@@ -91,12 +102,25 @@ class ProgramRow:
 
 
 @dataclass(frozen=True)
+class CriterionRow:
+    # Its owner: a trial's NCT ID, or a program's hospital and name (the other left blank).
+    trial: str
+    program: tuple[str, str] | None
+    role: str
+    kind: str
+    params: dict[str, Any]
+    source_text: str
+    position: int
+
+
+@dataclass(frozen=True)
 class ReferenceData:
     conditions: tuple[ConditionRow, ...]
     therapies: tuple[TherapyRow, ...]
     hospitals: tuple[HospitalRow, ...]
     trials: tuple[TrialRow, ...]
     programs: tuple[ProgramRow, ...]
+    criteria: tuple[CriterionRow, ...]
 
 
 # What `_ObjectReader._take` returns for a missing or mistyped value, already reported.
@@ -133,6 +157,17 @@ class _ObjectReader:
     def number(self, field: str) -> int | None:
         value = self._take(field, (int, type(None)), "a whole number or null")
         return None if value is _INVALID else self._clean(field, value)
+
+    def optional_number(self, field: str, *, default: int) -> int:
+        if field not in self.raw:
+            self.read.add(field)
+            return default
+        value = self._take(field, int, "a whole number")
+        return default if value is _INVALID else self._clean(field, value)
+
+    def mapping(self, field: str) -> dict[str, Any]:
+        value = self._take(field, dict, "a JSON object")
+        return {} if value is _INVALID else value
 
     def optional_text(self, field: str, *, model_field: models.Field) -> str:
         if field not in self.raw:
@@ -273,12 +308,85 @@ def _program_row(reader: _ObjectReader) -> ProgramRow:
     return row
 
 
+@dataclass(frozen=True)
+class _KnownNames:
+    """What the other files define, for the criteria that name them."""
+
+    nct_ids: frozenset[str]
+    programs: frozenset[tuple[str, str]]
+    slugs: dict[str, frozenset[str]]
+
+
+def _criterion_row(reader: _ObjectReader, known: _KnownNames) -> CriterionRow:
+    trial, program = _criterion_owner(reader, known)
+    row = CriterionRow(
+        trial=trial,
+        program=program,
+        role=reader.text("role"),
+        kind=reader.text("kind"),
+        params=reader.mapping("params"),
+        source_text=reader.text("source_text"),
+        position=reader.optional_number("position", default=0),
+    )
+    if row.kind not in CriterionKind.values:
+        return row  # the kind's own problem is reported; its parameters cannot be read
+    if row.role in CriterionRole.values and (problem := role_problem(row.kind, row.role)):
+        reader.problem("role", problem)
+    try:
+        parse_rule(row.kind, row.params, **known.slugs)
+    except CriterionError as error:
+        reader.problem("params", str(error))
+    return row
+
+
+def _criterion_owner(
+    reader: _ObjectReader, known: _KnownNames
+) -> tuple[str, tuple[str, str] | None]:
+    """The NCT ID or the (hospital, name) of the trial or program the criterion belongs to."""
+    reader.read.update({"trial", "program"})
+    if "trial" in reader.raw and "program" in reader.raw:
+        reader.problem("program", "give 'trial' or 'program', not both")
+        return "", None
+    if "trial" not in reader.raw and "program" not in reader.raw:
+        reader.problem("trial", "missing: give 'trial' (an NCT ID) or 'program'")
+        return "", None
+    if "trial" in reader.raw:
+        nct_id = reader.text("trial", model_field=Trial._meta.get_field("nct_id"))
+        if nct_id and nct_id not in known.nct_ids:
+            reader.problem("trial", f"unknown trial {nct_id!r} (not in trials.json)")
+        return nct_id, None
+    raw = reader.raw["program"]
+    if (
+        not isinstance(raw, dict)
+        or set(raw) != {"hospital", "name"}
+        or not all(isinstance(value, str) for value in raw.values())
+    ):
+        reader.problem("program", f'expected {{"hospital": "...", "name": "..."}}, got {raw!r}')
+        return "", None
+    program = (raw["hospital"], raw["name"])
+    if program not in known.programs:
+        reader.problem(
+            "program",
+            f"unknown program {raw['name']!r} at {raw['hospital']!r} (not in programs.json)",
+        )
+    return "", program
+
+
+def _owner(row: CriterionRow) -> str:
+    return row.trial or ": ".join(row.program or ())
+
+
+def _criterion_label(raw: dict[str, Any]) -> Any:
+    program = raw.get("program")
+    return raw.get("trial") or (program.get("name") if isinstance(program, dict) else None)
+
+
 def _read_file[Row](
     directory: Path,
     file_name: str,
     *,
     model: type[models.Model],
-    key: str,
+    label: Callable[[dict[str, Any]], Any],
     build: Callable[[_ObjectReader], Row],
     problems: list[str],
 ) -> tuple[Row, ...]:
@@ -299,12 +407,16 @@ def _read_file[Row](
         if not isinstance(raw, dict):
             problems.append(f"{where}: expected an object, got {raw!r}")
             continue
-        if isinstance(raw.get(key), str):
-            where = f"{where} ({raw[key]})"
+        if isinstance(name := label(raw), str):
+            where = f"{where} ({name})"
         reader = _ObjectReader(where=where, raw=raw, model=model, problems=problems)
         rows.append(build(reader))
         reader.report_unknown_fields()
     return tuple(rows)
+
+
+def _field(name: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda raw: raw.get(name)
 
 
 def _check_unique(file_name: str, field: str, values: Iterable[str], problems: list[str]) -> None:
@@ -354,7 +466,7 @@ def read_reference_files(directory: Path) -> ReferenceData:
         directory,
         "conditions.json",
         model=Condition,
-        key="slug",
+        label=_field("slug"),
         build=_condition_row,
         problems=problems,
     )
@@ -362,7 +474,7 @@ def read_reference_files(directory: Path) -> ReferenceData:
         directory,
         "therapies.json",
         model=Therapy,
-        key="name",
+        label=_field("name"),
         build=_therapy_row,
         problems=problems,
     )
@@ -370,18 +482,23 @@ def read_reference_files(directory: Path) -> ReferenceData:
         directory,
         "hospitals.json",
         model=Hospital,
-        key="name",
+        label=_field("name"),
         build=_hospital_row,
         problems=problems,
     )
     trials = _read_file(
-        directory, "trials.json", model=Trial, key="nct_id", build=_trial_row, problems=problems
+        directory,
+        "trials.json",
+        model=Trial,
+        label=_field("nct_id"),
+        build=_trial_row,
+        problems=problems,
     )
     programs = _read_file(
         directory,
         "programs.json",
         model=Program,
-        key="name",
+        label=_field("name"),
         build=_program_row,
         problems=problems,
     )
@@ -409,6 +526,30 @@ def read_reference_files(directory: Path) -> ReferenceData:
         if row.hospital not in hospital_names
     )
 
+    known = _KnownNames(
+        nct_ids=frozenset(row.nct_id for row in trials),
+        programs=frozenset((row.hospital, row.name) for row in programs),
+        slugs={
+            "condition_slugs": frozenset(slugs),
+            "therapy_names": frozenset(row.name for row in therapies),
+            "drug_classes": frozenset(DrugClass.values),
+        },
+    )
+    criteria = _read_file(
+        directory,
+        "criteria.json",
+        model=EligibilityCriterion,
+        label=_criterion_label,
+        build=lambda reader: _criterion_row(reader, known),
+        problems=problems,
+    )
+    _check_unique(
+        "criteria.json",
+        "trial or program, kind, source_text",
+        (f"{_owner(row)}, {row.kind}, {row.source_text}" for row in criteria),
+        problems,
+    )
+
     if problems:
         raise ReferenceDataError(problems)
     return ReferenceData(
@@ -417,4 +558,5 @@ def read_reference_files(directory: Path) -> ReferenceData:
         hospitals=hospitals,
         trials=trials,
         programs=programs,
+        criteria=criteria,
     )

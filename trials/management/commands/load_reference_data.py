@@ -8,8 +8,8 @@ from trials.services import REFERENCE_DIR, ReferenceDataError, reference_data_lo
 
 class Command(BaseCommand):
     help = (
-        "Create or update conditions, therapies, hospitals, trials and programs from the "
-        "reference JSON files (idempotent; never deletes rows)."
+        "Create or update conditions, therapies, hospitals, trials, programs and their "
+        "eligibility criteria from the reference JSON files (idempotent; never deletes rows)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -17,7 +17,7 @@ class Command(BaseCommand):
             "--directory",
             type=Path,
             default=REFERENCE_DIR,
-            help=f"Folder holding the five JSON files (default: {REFERENCE_DIR}).",
+            help=f"Folder holding the six JSON files (default: {REFERENCE_DIR}).",
         )
 
     def handle(self, *args: object, directory: Path, **options: object) -> None:
