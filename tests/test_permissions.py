@@ -185,6 +185,7 @@ MATRIX = {
         for name in ("confirm", "resume", "discard")
     },
     "admin:trials_trial_import_from_ctgov": staff(DENIED, OK),
+    "admin:trials_trial_propose_criteria": staff(DENIED, OK),
     # Privacy.
     "admin:referrals_patient_export_data": staff(DENIED, OK),
     "admin:referrals_patient_erase": staff(DENIED, OK),

@@ -3,12 +3,15 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.paginator import InvalidPage, Paginator
 from django.db.models import Count
 from django.db.models.sql.where import WhereNode
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
@@ -32,6 +35,7 @@ from trials.models import (
     TrialSite,
     TrialStatus,
 )
+from trials.services.criteria import trial_criteria_propose
 
 # A searched list counts its matches up to this many and then says "1,000+". Counting every
 # match of a common word (12,700 leads for "Avi" at 100,000) cost more than finding the page.
@@ -262,7 +266,7 @@ class CriterionInline(StackedInline):
     """A program's or trial's typed criteria, each beside the sentence it comes from."""
 
     model = EligibilityCriterion
-    fields = ["position", "role", "kind", "params", "source_text"]
+    fields = ["position", "role", "kind", "params", "source_text", "confirmed"]
     extra = 0
     ordering = ["position", "id"]
 
@@ -388,6 +392,7 @@ class TrialAdmin(SimpleHistoryAdmin, ModelAdmin):
     autocomplete_fields = ["conditions"]
     inlines = [TrialSiteInline, CriterionInline]
     actions_list = ["import_from_ctgov"]
+    actions_detail = ["propose_criteria"]
     fieldsets = [
         (
             None,
@@ -431,6 +436,37 @@ class TrialAdmin(SimpleHistoryAdmin, ModelAdmin):
     )
     def import_from_ctgov(self, request):
         return ctgov_import_view(self, request)
+
+    @action(
+        description="Propose criteria from the eligibility text",
+        url_path="propose-criteria",
+        icon="rule",
+        permissions=["change"],
+    )
+    def propose_criteria(self, request, object_id):
+        trial = self.get_object(request, object_id)
+        if trial is None:
+            raise Http404("No such trial.")
+        change_url = reverse("admin:trials_trial_change", args=[trial.pk])
+        if request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Propose criteria from the eligibility text",
+                "trial": trial,
+                "change_url": change_url,
+                "opts": self.model._meta,
+            }
+            return render(request, "admin/trials/trial/propose_criteria.html", context)
+        count = trial_criteria_propose(trial=trial)
+        if count:
+            messages.success(
+                request,
+                f"{count} criteria proposed from the eligibility text, unconfirmed: check each "
+                "against its sentence, then tick “Confirmed” for it to count.",
+            )
+        else:
+            messages.info(request, "No new sentence of a recognisable shape in the text.")
+        return redirect(change_url)
 
     @display(
         description="Status",

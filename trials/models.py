@@ -330,6 +330,11 @@ class Program(models.Model):
         return [line.strip() for line in self.required_documents.splitlines() if line.strip()]
 
 
+class EligibilityCriterionQuerySet(models.QuerySet):
+    def confirmed(self):
+        return self.filter(confirmed=True)
+
+
 class EligibilityCriterion(models.Model):
     """One typed inclusion or exclusion criterion of a program or a trial, beside the registry
     sentence it comes from. Its parameters are checked by `trials.criteria.parse_rule`."""
@@ -348,7 +353,15 @@ class EligibilityCriterion(models.Model):
         help_text=_("The registry or protocol sentence this criterion encodes, word for word."),
     )
     position = models.PositiveSmallIntegerField(default=0)
+    confirmed = models.BooleanField(
+        default=True,
+        help_text=_(
+            "Counts for matching. Criteria proposed from the registry text wait unconfirmed "
+            "until an admin has checked them against their sentence."
+        ),
+    )
 
+    objects = EligibilityCriterionQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:

@@ -76,7 +76,7 @@ def eligibility_candidates(tree: ConditionTree | None = None) -> list[Candidate]
     """Every program and trial as engine input: seven queries in all (six with `tree`)."""
     tree = tree or condition_tree()
     conditions = Prefetch("conditions", queryset=Condition.objects.only("id", "name"))
-    criteria = Prefetch("criteria", queryset=EligibilityCriterion.objects.all())
+    criteria = Prefetch("criteria", queryset=EligibilityCriterion.objects.confirmed())
     programs = Program.objects.select_related("hospital").prefetch_related(conditions, criteria)
     trials = Trial.objects.prefetch_related(conditions, criteria, "sites")
     return [
