@@ -186,7 +186,7 @@ def test_it_excludes_on_a_lab_threshold(egfr, result):
     criterion = _typed(_evaluate(_patient(facts=facts), candidate))
 
     assert criterion.result == (result or Result.UNKNOWN)
-    assert criterion.name == "Excludes: eGFR < 30"
+    assert criterion.name == "Excludes eGFR < 30"
 
 
 def test_it_uses_the_criterions_shorter_freshness_window():
@@ -438,7 +438,7 @@ def test_it_applies_an_override_with_its_reason_and_keeps_what_it_replaced():
     criterion = _typed(evaluation)
     assert evaluation.verdict == Verdict.ELIGIBLE
     assert criterion.detail == "Overridden: No active CNS disease per Dr Levi's letter"
-    assert criterion.overridden.startswith("unknown (")
+    assert criterion.overridden.startswith("needs information — Check against")
     assert "dana" in criterion.overridden
 
 
@@ -578,3 +578,18 @@ def test_it_shows_the_criteria_with_their_parameter_help_on_the_trial_form(admin
     text = response.content.decode()
     assert "eGFR &lt; 30 mL/min/1.73 m²." in text
     assert "Score or lab threshold" in text
+
+
+def test_it_holds_only_the_cohort_a_criterion_is_written_for_to_it():
+    # Breakfree-1's lines rule is its SLE cohort's; the trial also takes other conditions.
+    params = {"count": 2, "applies_to": ["sle"]}
+    candidate = _candidate((INCLUDE, "failed_lines", params), conditions=(SLE, RA))
+    one_line = [_line("Methotrexate")]
+
+    lupus = _typed(_evaluate(_patient(conditions=(LN,), lines=one_line), candidate))
+    arthritis = _typed(_evaluate(_patient(conditions=(RA,), lines=one_line), candidate))
+    undiagnosed = _typed(_evaluate(_patient(conditions=(), lines=one_line), candidate))
+
+    assert lupus.result == Result.FAIL
+    assert (arthritis.result, arthritis.detail) == (Result.PASS, "Applies to sle only.")
+    assert undiagnosed.result == Result.UNKNOWN

@@ -97,7 +97,7 @@ def test_it_saves_proposals_unconfirmed_and_out_of_matching_until_confirmed(coor
 
     assert typed_criteria() == []
     trial.criteria.filter(kind="threshold").update(confirmed=True)
-    assert typed_criteria() == ["MG-ADL ≥ 6", "Excludes: eGFR < 30"]
+    assert typed_criteria() == ["MG-ADL ≥ 6", "Excludes eGFR < 30"]
 
 
 @pytest.mark.django_db

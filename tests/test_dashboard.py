@@ -457,7 +457,7 @@ def test_it_shows_how_often_our_eligible_leads_pass_the_hospitals_screening(
         referral=failed,
         program=program,
         verdict="ineligible",
-        criteria=[{"name": "Excludes: eGFR < 30", "result": "fail", "detail": "eGFR 25"}],
+        criteria=[{"name": "Excludes eGFR < 30", "result": "fail", "detail": "eGFR 25"}],
     )
     Referral.objects.filter(pk=failed.pk).update(
         stage=Stage.CLOSED,
@@ -474,5 +474,5 @@ def test_it_shows_how_often_our_eligible_leads_pass_the_hospitals_screening(
     row = pages.plain(pages.testid(response, "screening-accuracy", "table"))
     assert (
         "Sheba CD19 (Sheba Medical Center) 2 1 1 50 % Not fit for apheresis or "
-        "lymphodepletion (1) Age (1) Excludes: eGFR < 30 (1)"
+        "lymphodepletion (1) Age (1) Excludes eGFR < 30 (1)"
     ) in row

@@ -63,7 +63,7 @@ def test_it_excludes_on_a_recorded_low_egfr(coordinator_client, lead, renal_tria
     response = coordinator_client.get(pages.url("lead", lead.pk))
 
     assert "Ineligible" in _row(response, renal_trial)
-    assert "Excludes: eGFR < 30" in _row(response, renal_trial)
+    assert "Excludes eGFR < 30" in _row(response, renal_trial)
 
 
 def test_it_marks_a_fact_too_old_to_decide_on(coordinator_client, lead, renal_trial):
@@ -137,11 +137,11 @@ def test_it_overrides_a_criterion_with_its_reason_and_withdraws_it(
     row = _row(page, renal_trial)
     assert "Eligible" in row
     assert "Overridden: Creatinine normal in the nephrologist's letter of 2 Dec." in row
-    assert "Engine said unknown (eGFR not recorded.)" in row
+    assert "Engine said needs information — eGFR not recorded; overridden by" in row
     assert "Withdraw override" in row
     event = lead.events.get(kind=EventKind.OVERRIDE)
     assert event.author == coordinator
-    assert "(engine: unknown)" in event.body
+    assert ": passes (engine: needs information)" in event.body
 
     pages.post(
         coordinator_client, "lead_screening", lead, kind="trial", candidate_id=renal_trial.pk
@@ -338,3 +338,18 @@ def test_it_moves_the_patients_undated_scores_into_dated_facts():
     moved = {f.kind: f.value_label for f in ClinicalFact.objects.filter(patient_id=scored.pk)}
     assert moved == {"sledai_2k": "12", "das28": "3.4"}
     assert ClinicalFact.objects.count() == 2
+
+
+def test_it_links_each_item_to_collect_to_where_it_is_recorded(coordinator_client, lead, condition):
+    from django.urls import reverse
+
+    from tests.factories import ConditionFactory
+
+    nephritis = ConditionFactory(name="Lupus nephritis", slug="lupus-nephritis", parent=condition)
+    TrialFactory(conditions=[nephritis], min_age=None, max_age=None)
+
+    response = coordinator_client.get(pages.url("lead", lead.pk))
+
+    checklist = pages.testid(response, "checklist", "div")
+    patient_url = reverse("admin:referrals_patient_change", args=[lead.patient_id])
+    assert f'href="{patient_url}">Diagnosis subtype</a> — needed by 1 candidate' in checklist

@@ -7,6 +7,7 @@ Parameters name facts (`trials.clinical.FACTS`), conditions and therapies by slu
 and stop reasons by value, so a criterion reads the same in the admin, the API and a file.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -48,6 +49,8 @@ PARAMETER_HELP = {
     CriterionKind.WASHOUT: '{"therapies": ["Rituximab"], "classes": ["anti_cd20"], "months": 12}',
     CriterionKind.MANUAL: "{}: the source sentence is for a clinician to check.",
 }
+# Any kind also takes "applies_to": ["sle"], for a sentence about one cohort of a basket trial:
+# the criterion then passes for patients of other conditions.
 
 
 class CriterionError(ValueError):
@@ -96,6 +99,8 @@ class CriterionRule:
     therapies: frozenset[str] = frozenset()
     classes: frozenset[str] = frozenset()
     lines: FailedLinesRule | None = None
+    # The conditions (and their subtypes) the criterion is written for; empty: every patient.
+    applies_to: frozenset[str] = frozenset()
 
 
 def parse_rule(
@@ -155,8 +160,9 @@ def parse_rule(
         rule = CriterionRule(kind, therapies=therapies, classes=classes, months=months)
     else:
         rule = CriterionRule(kind)
+    applies_to = reader.slugs("applies_to", condition_slugs, "condition")
     reader.refuse_unknown()
-    return rule
+    return dataclasses.replace(rule, applies_to=applies_to) if applies_to else rule
 
 
 def _lines_rule(

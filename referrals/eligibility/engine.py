@@ -52,6 +52,10 @@ def evaluate(
     )
 
 
+# How a criterion's result reads in a sentence ("Engine said needs information — …").
+RESULT_WORDS = {Result.PASS: "passes", Result.FAIL: "fails", Result.UNKNOWN: "needs information"}
+
+
 class _Context:
     def __init__(self, patient, today, tree, overrides) -> None:
         self.patient, self.today, self.tree, self.overrides = patient, today, tree, overrides
@@ -84,8 +88,8 @@ class _Context:
         if override is None:
             return criterion
         was = (
-            f"{criterion.result.value} ({criterion.detail}); overridden by {override.by} "
-            f"on {override.on:%d %b %Y}"
+            f"{RESULT_WORDS[criterion.result]} — {criterion.detail.rstrip('.')}; "
+            f"overridden by {override.by} on {override.on:%d %b %Y}"
         )
         return Criterion(
             criterion.name,

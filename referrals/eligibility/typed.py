@@ -63,8 +63,22 @@ class TypedEvaluator:
         if criterion.role == CriterionRole.EXCLUSION and rule.kind != CriterionKind.WASHOUT:
             # The handlers say whether the condition holds; an exclusion fails when it does.
             result = {Result.PASS: Result.FAIL, Result.FAIL: Result.PASS}.get(result, result)
-            name = f"Excludes: {name}"
+            name = f"Excludes {name}"
+        if rule.applies_to and result != Result.PASS:
+            scope = self.scope(rule.applies_to)
+            if scope is not None:
+                result, detail, missing = scope
         return Criterion(name, result, detail, criterion.source, missing, criterion.key)
+
+    def scope(self, applies_to: frozenset[str]):
+        """A criterion written for one cohort (`applies_to`) passes for patients of other
+        conditions; None when it applies to this patient."""
+        if not self.patient.condition_ids:
+            return Result.UNKNOWN, "No diagnosis recorded.", ("diagnosis",)
+        if self.lineage & self.tree.ids_of(applies_to):
+            return None
+        cohort = ", ".join(sorted(applies_to))
+        return Result.PASS, f"Applies to {cohort} only.", ()
 
     def typed_condition(self, rule: CriterionRule):
         names = ", ".join(sorted(rule.conditions))

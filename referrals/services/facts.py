@@ -9,6 +9,7 @@ from django.db import transaction
 
 from referrals import selectors
 from referrals.eligibility import Result
+from referrals.eligibility.engine import RESULT_WORDS
 from referrals.models import ClinicalFact, CriterionOverride, Referral
 from referrals.services.common import ReferralError, _event
 from referrals.vocabulary import EventKind
@@ -98,13 +99,17 @@ def criterion_override_set(
             "decided_by": by,
         },
     )
-    was = criterion.overridden.split(" (")[0] if criterion.overridden else criterion.result
+    was = (
+        criterion.overridden.split(" — ")[0]
+        if criterion.overridden
+        else RESULT_WORDS[criterion.result]
+    )
     _event(
         referral,
         EventKind.OVERRIDE,
         by,
-        f"{evaluation.candidate.name} · {criterion.name}: {Result(result).value} "
-        f"(engine: {was}). {reason}",
+        f"{evaluation.candidate.name} · {criterion.name}: "
+        f"{RESULT_WORDS[Result(result)]} (engine: {was}). {reason}",
     )
     return override
 

@@ -5,6 +5,7 @@ from django import forms
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 
 from referrals import documents, selectors
@@ -47,7 +48,7 @@ def render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) -
         "today": today,
         "facts": selectors.current_facts(patient, today),
         "checklist": [
-            {"key": key, "label": missing_label(key), "count": count, "is_fact": key in FACTS}
+            {"label": missing_label(key), "count": count, "href": _where_to_record(key, patient)}
             for key, count in checklist(evaluations)
         ],
         "fact_form": ClinicalFactForm(
@@ -87,6 +88,17 @@ def render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) -
         "referrals/lead.html",
         page_context(request, f"{patient} · lead #{referral.pk}", **context),
     )
+
+
+def _where_to_record(key: str, patient) -> str:
+    """Where on the page (or the patient's record) a missing item is entered."""
+    if key in FACTS:
+        return f"?fact={key}#fact-form"
+    if key in ("date_of_birth", "diagnosis", "diagnosis_subtype"):
+        return reverse("admin:referrals_patient_change", args=[patient.pk])
+    if key in ("treatment_lines", "line_dates"):
+        return "#line-form"
+    return ""
 
 
 def _line_to_edit(request: HttpRequest, referral: Referral) -> PriorTreatmentLine | None:
