@@ -6,19 +6,13 @@ across all files, so one run names every mistake before anything is written. Cri
 checked as the admin checks them (`trials.criteria`), against the names the other files define.
 """
 
-import json
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import models
-
 from trials.criteria import CriterionError, CriterionKind, CriterionRole, parse_rule, role_problem
 from trials.models import (
-    TRANSLATED_LANGUAGES,
     Condition,
     DrugClass,
     EligibilityCriterion,
@@ -27,6 +21,7 @@ from trials.models import (
     Therapy,
     Trial,
 )
+from trials.services.reference_reader import ObjectReader, check_unique, field_of, read_file
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 
@@ -123,123 +118,12 @@ class ReferenceData:
     criteria: tuple[CriterionRow, ...]
 
 
-# What `_ObjectReader._take` returns for a missing or mistyped value, already reported.
-_INVALID = object()
-
-
-class _ObjectReader:
-    """Reads one JSON object, checking each value against the model field it will be saved to.
-
-    Problems are collected rather than raised, so one run reports every mistake in the files.
-    """
-
-    def __init__(
-        self,
-        *,
-        where: str,
-        raw: dict[str, Any],
-        model: type[models.Model],
-        problems: list[str],
-    ) -> None:
-        self.where = where
-        self.raw = raw
-        self.model = model
-        self.problems = problems
-        self.read: set[str] = set()
-
-    def problem(self, field: str, message: str) -> None:
-        self.problems.append(f"{self.where}, field {field!r}: {message}")
-
-    def text(self, field: str, *, model_field: models.Field | None = None) -> str:
-        value = self._take(field, str, "a string")
-        return "" if value is _INVALID else self._clean(field, value, model_field)
-
-    def number(self, field: str) -> int | None:
-        value = self._take(field, (int, type(None)), "a whole number or null")
-        return None if value is _INVALID else self._clean(field, value)
-
-    def optional_number(self, field: str, *, default: int) -> int:
-        if field not in self.raw:
-            self.read.add(field)
-            return default
-        value = self._take(field, int, "a whole number")
-        return default if value is _INVALID else self._clean(field, value)
-
-    def mapping(self, field: str) -> dict[str, Any]:
-        value = self._take(field, dict, "a JSON object")
-        return {} if value is _INVALID else value
-
-    def optional_text(self, field: str, *, model_field: models.Field) -> str:
-        if field not in self.raw:
-            self.read.add(field)
-            return ""
-        return self.text(field, model_field=model_field)
-
-    def flag(self, field: str) -> bool:
-        value = self._take(field, bool, "true or false")
-        return False if value is _INVALID else self._clean(field, value)
-
-    def strings(self, field: str) -> tuple[str, ...]:
-        value = self._take(field, list, "a list of strings")
-        if value is _INVALID:
-            return ()
-        if not all(isinstance(item, str) and item.strip() for item in value):
-            self.problem(field, f"expected a list of non-empty strings, got {value!r}")
-            return ()
-        return tuple(value)
-
-    def translations(self, field: str) -> dict[str, str]:
-        """Optional names by language code; only the languages the intake form offers."""
-        self.read.add(field)
-        value = self.raw.get(field, {})
-        if not isinstance(value, dict):
-            self.problem(field, f"expected an object of language: name, got {value!r}")
-            return {}
-        for language, name in value.items():
-            if language not in TRANSLATED_LANGUAGES:
-                self.problem(field, f"unknown language {language!r}")
-            elif not isinstance(name, str) or not name.strip():
-                self.problem(field, f"the {language!r} name must be a non-empty string")
-        return dict(value)
-
-    def joined(self, field: str, separator: str) -> str:
-        """A list in the file, stored as one text field (synonyms one per line, codes by comma)."""
-        return self._clean(field, separator.join(self.strings(field)))
-
-    def report_unknown_fields(self) -> None:
-        # A misspelt key would otherwise be ignored silently and its field left as it was.
-        for field in sorted(set(self.raw) - self.read):
-            self.problem(field, "unknown field")
-
-    def _take(self, field: str, kind: type | tuple[type, ...], expected: str) -> Any:
-        self.read.add(field)
-        if field not in self.raw:
-            self.problem(field, "missing")
-            return _INVALID
-        value = self.raw[field]
-        # JSON `true` is an int to Python; as an age or a count it is a typo, not 1.
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            self.problem(field, f"expected {expected}, got {value!r}")
-            return _INVALID
-        return value
-
-    def _clean(self, field: str, value: Any, model_field: models.Field | None = None) -> Any:
-        # The model field's own checks (choices, max_length, URL, slug, NCT ID, age limit) run
-        # here, so a bad file fails before the first write rather than half-way through.
-        model_field = model_field or self.model._meta.get_field(field)
-        try:
-            return model_field.clean(value, None)
-        except ValidationError as error:
-            self.problem(field, f"{value!r}: {' '.join(error.messages)}")
-            return value
-
-
-def _check_age_range(reader: _ObjectReader, min_age: int | None, max_age: int | None) -> None:
+def _check_age_range(reader: ObjectReader, min_age: int | None, max_age: int | None) -> None:
     if isinstance(min_age, int) and isinstance(max_age, int) and min_age > max_age:
         reader.problem("min_age", f"{min_age} is above max_age {max_age}")
 
 
-def _condition_row(reader: _ObjectReader) -> ConditionRow:
+def _condition_row(reader: ObjectReader) -> ConditionRow:
     return ConditionRow(
         slug=reader.text("slug"),
         name=reader.text("name"),
@@ -251,7 +135,7 @@ def _condition_row(reader: _ObjectReader) -> ConditionRow:
     )
 
 
-def _therapy_row(reader: _ObjectReader) -> TherapyRow:
+def _therapy_row(reader: ObjectReader) -> TherapyRow:
     return TherapyRow(
         name=reader.text("name"),
         generic_name=reader.text("generic_name"),
@@ -261,7 +145,7 @@ def _therapy_row(reader: _ObjectReader) -> TherapyRow:
     )
 
 
-def _hospital_row(reader: _ObjectReader) -> HospitalRow:
+def _hospital_row(reader: ObjectReader) -> HospitalRow:
     return HospitalRow(
         name=reader.text("name"),
         city=reader.text("city"),
@@ -270,7 +154,7 @@ def _hospital_row(reader: _ObjectReader) -> HospitalRow:
     )
 
 
-def _trial_row(reader: _ObjectReader) -> TrialRow:
+def _trial_row(reader: ObjectReader) -> TrialRow:
     row = TrialRow(
         nct_id=reader.text("nct_id"),
         short_name=reader.text("short_name"),
@@ -291,7 +175,7 @@ def _trial_row(reader: _ObjectReader) -> TrialRow:
     return row
 
 
-def _program_row(reader: _ObjectReader) -> ProgramRow:
+def _program_row(reader: ObjectReader) -> ProgramRow:
     row = ProgramRow(
         hospital=reader.text("hospital", model_field=Hospital._meta.get_field("name")),
         name=reader.text("name"),
@@ -317,7 +201,7 @@ class _KnownNames:
     slugs: dict[str, frozenset[str]]
 
 
-def _criterion_row(reader: _ObjectReader, known: _KnownNames) -> CriterionRow:
+def _criterion_row(reader: ObjectReader, known: _KnownNames) -> CriterionRow:
     trial, program = _criterion_owner(reader, known)
     row = CriterionRow(
         trial=trial,
@@ -340,7 +224,7 @@ def _criterion_row(reader: _ObjectReader, known: _KnownNames) -> CriterionRow:
 
 
 def _criterion_owner(
-    reader: _ObjectReader, known: _KnownNames
+    reader: ObjectReader, known: _KnownNames
 ) -> tuple[str, tuple[str, str] | None]:
     """The NCT ID or the (hospital, name) of the trial or program the criterion belongs to."""
     reader.read.update({"trial", "program"})
@@ -381,50 +265,6 @@ def _criterion_label(raw: dict[str, Any]) -> Any:
     return raw.get("trial") or (program.get("name") if isinstance(program, dict) else None)
 
 
-def _read_file[Row](
-    directory: Path,
-    file_name: str,
-    *,
-    model: type[models.Model],
-    label: Callable[[dict[str, Any]], Any],
-    build: Callable[[_ObjectReader], Row],
-    problems: list[str],
-) -> tuple[Row, ...]:
-    try:
-        items = json.loads((directory / file_name).read_text(encoding="utf-8"))
-    except OSError as error:
-        problems.append(f"{file_name}: cannot be read ({error})")
-        return ()
-    except ValueError as error:
-        problems.append(f"{file_name}: not valid JSON ({error})")
-        return ()
-    if not isinstance(items, list):
-        problems.append(f"{file_name}: expected a JSON list of objects")
-        return ()
-    rows = []
-    for index, raw in enumerate(items, start=1):
-        where = f"{file_name} item {index}"
-        if not isinstance(raw, dict):
-            problems.append(f"{where}: expected an object, got {raw!r}")
-            continue
-        if isinstance(name := label(raw), str):
-            where = f"{where} ({name})"
-        reader = _ObjectReader(where=where, raw=raw, model=model, problems=problems)
-        rows.append(build(reader))
-        reader.report_unknown_fields()
-    return tuple(rows)
-
-
-def _field(name: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda raw: raw.get(name)
-
-
-def _check_unique(file_name: str, field: str, values: Iterable[str], problems: list[str]) -> None:
-    for value, count in Counter(values).items():
-        if count > 1:
-            problems.append(f"{file_name}, field {field!r}: {value!r} appears {count} times")
-
-
 def _check_condition_slugs(
     file_name: str,
     rows: Iterable[TrialRow | ProgramRow],
@@ -462,53 +302,53 @@ def read_reference_files(directory: Path) -> ReferenceData:
     """Every file's rows, checked within and across files; `ReferenceDataError` lists all
     problems found."""
     problems: list[str] = []
-    conditions = _read_file(
+    conditions = read_file(
         directory,
         "conditions.json",
         model=Condition,
-        label=_field("slug"),
+        label=field_of("slug"),
         build=_condition_row,
         problems=problems,
     )
-    therapies = _read_file(
+    therapies = read_file(
         directory,
         "therapies.json",
         model=Therapy,
-        label=_field("name"),
+        label=field_of("name"),
         build=_therapy_row,
         problems=problems,
     )
-    hospitals = _read_file(
+    hospitals = read_file(
         directory,
         "hospitals.json",
         model=Hospital,
-        label=_field("name"),
+        label=field_of("name"),
         build=_hospital_row,
         problems=problems,
     )
-    trials = _read_file(
+    trials = read_file(
         directory,
         "trials.json",
         model=Trial,
-        label=_field("nct_id"),
+        label=field_of("nct_id"),
         build=_trial_row,
         problems=problems,
     )
-    programs = _read_file(
+    programs = read_file(
         directory,
         "programs.json",
         model=Program,
-        label=_field("name"),
+        label=field_of("name"),
         build=_program_row,
         problems=problems,
     )
 
-    _check_unique("conditions.json", "slug", (row.slug for row in conditions), problems)
-    _check_unique("conditions.json", "name", (row.name for row in conditions), problems)
-    _check_unique("therapies.json", "name", (row.name for row in therapies), problems)
-    _check_unique("hospitals.json", "name", (row.name for row in hospitals), problems)
-    _check_unique("trials.json", "nct_id", (row.nct_id for row in trials), problems)
-    _check_unique(
+    check_unique("conditions.json", "slug", (row.slug for row in conditions), problems)
+    check_unique("conditions.json", "name", (row.name for row in conditions), problems)
+    check_unique("therapies.json", "name", (row.name for row in therapies), problems)
+    check_unique("hospitals.json", "name", (row.name for row in hospitals), problems)
+    check_unique("trials.json", "nct_id", (row.nct_id for row in trials), problems)
+    check_unique(
         "programs.json",
         "hospital, name",
         (f"{row.hospital}: {row.name}" for row in programs),
@@ -535,7 +375,7 @@ def read_reference_files(directory: Path) -> ReferenceData:
             "drug_classes": frozenset(DrugClass.values),
         },
     )
-    criteria = _read_file(
+    criteria = read_file(
         directory,
         "criteria.json",
         model=EligibilityCriterion,
@@ -543,7 +383,7 @@ def read_reference_files(directory: Path) -> ReferenceData:
         build=lambda reader: _criterion_row(reader, known),
         problems=problems,
     )
-    _check_unique(
+    check_unique(
         "criteria.json",
         "trial or program, kind, source_text",
         (f"{_owner(row)}, {row.kind}, {row.source_text}" for row in criteria),
