@@ -259,3 +259,27 @@ def test_it_gives_a_described_and_a_stored_patient_the_same_verdicts(
     stored = selectors.patient_evaluations(selectors.patient_for_eligibility(patient.pk))
 
     assert _match_facts(tmp_path, description) == [e.as_dict() for e in stored]
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_it_matches_in_the_same_queries_whatever_the_criteria_and_facts(
+    refractory_patient, lupus, django_assert_num_queries, count
+):
+    from tests.factories import ClinicalFactFactory, EligibilityCriterionFactory
+
+    kinds = ("egfr", "creatinine", "platelets", "sledai_2k", "alt")
+    for number in range(count):
+        trial = TrialFactory(conditions=[lupus])
+        EligibilityCriterionFactory(trial=trial)
+        EligibilityCriterionFactory(trial=None, program=ProgramFactory(conditions=[lupus]))
+        ClinicalFactFactory(patient=refractory_patient, kind=kinds[number % len(kinds)])
+
+    # 1 the patient with their primary condition, 2 other conditions, 3 treatment lines,
+    # 4 their therapies, 5 clinical facts, 6 the condition hierarchy, 7 programs (hospital
+    # joined), 8 their conditions, 9 their criteria, 10 trials, 11 their conditions, 12 their
+    # criteria, 13 their sites.
+    with django_assert_num_queries(13):
+        result = _match(refractory_patient.pk)
+
+    assert len(result) == 2 * count
+    assert all(any(c.get("source") for c in item["criteria"]) for item in result)
