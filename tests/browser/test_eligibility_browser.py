@@ -55,7 +55,9 @@ def test_it_records_the_fact_the_checklist_asks_for_and_the_trial_turns_eligible
     form.locator("input[name=note]").fill("Soroka lab")
     form.get_by_role("button", name="Record fact").click()
 
-    page.wait_for_url(f"**/admin/work/leads/{lead.pk}/")
+    # Redrawn in place (htmx), with the confirmation, not a new page.
+    expect(page.get_by_text("eGFR recorded; eligibility re-checked.")).to_be_visible()
+    assert page.url.endswith("?fact=egfr#fact-form")
     facts = page.get_by_test_id("facts")
     expect(facts.locator("tr[data-fact=egfr]")).to_contain_text("62 mL/min/1.73 m²")
     expect(facts.locator("tr[data-fact=egfr]")).to_contain_text(measured.strftime("%d %b %Y"))
@@ -129,3 +131,15 @@ def test_it_lists_the_new_conditions_in_hebrew_on_the_public_form(page, live_ser
         expect(menu.locator(f"option[value='{slug}']")).to_contain_text(hebrew)
     menu.select_option("granulomatosis-with-polyangiitis")
     expect(menu.locator("option:checked")).to_contain_text("גרנולומטוזיס עם פוליאנגיטיס")
+
+
+def test_it_shows_why_a_fact_was_refused_in_place(page, live_server, login, lead, renal_trial):
+    _open_lead(page, live_server, login, lead)
+    form = page.get_by_test_id("fact-form")
+    form.locator("select[name=kind]").select_option("egfr")
+    form.locator("input[name=value]").fill("lots")
+    form.get_by_role("button", name="Record fact").click()
+
+    expect(page.get_by_test_id("fact-form")).to_contain_text("eGFR is a number.")
+    expect(page.get_by_test_id("fact-form").locator("input[name=value]")).to_have_value("lots")
+    expect(page.get_by_test_id("facts")).to_have_count(0)
