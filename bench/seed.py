@@ -210,7 +210,8 @@ class Table:
 
     def __init__(self, model) -> None:
         self.model = model
-        self.fields = model._meta.concrete_fields
+        # A generated column (the referral's hospital side) is the database's to write.
+        self.fields = [field for field in model._meta.concrete_fields if not field.generated]
         self.rows: list[dict] = []
         self.written = 0
         self.defaults = {}

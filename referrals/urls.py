@@ -10,6 +10,7 @@ urlpatterns = [
     path("screen/", screen.screen, name="screen"),
     path("board/move/", board.board_move, name="board_move"),
     path("leads/<int:pk>/", lead.lead, name="lead"),
+    path("leads/<int:pk>/ineligible/", lead.lead_ineligible, name="lead_ineligible"),
     path("leads/<int:pk>/transition/", lead.lead_transition, name="lead_transition"),
     path("leads/<int:pk>/assign/", lead.lead_assign, name="lead_assign"),
     path("leads/<int:pk>/next-action/", lead.lead_next_action, name="lead_next_action"),

@@ -60,7 +60,7 @@ def test_it_asks_for_the_fact_a_criterion_needs_and_decides_once_it_is_recorded(
 def test_it_excludes_on_a_recorded_low_egfr(coordinator_client, lead, renal_trial):
     ClinicalFactFactory(patient=lead.patient, value_number=25)
 
-    response = coordinator_client.get(pages.url("lead", lead.pk))
+    response = coordinator_client.get(pages.url("lead_ineligible", lead.pk))
 
     assert "Ineligible" in _row(response, renal_trial)
     assert "Excludes eGFR < 30" in _row(response, renal_trial)

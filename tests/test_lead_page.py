@@ -137,8 +137,18 @@ def test_it_shows_the_patient_lines_eligibility_and_timeline(
     ineligible = pages.testid(response, "ineligible", "details")
     assert f'data-candidate="program-{program.pk}"' in eligible
     assert f'data-candidate="trial-{trial.pk}"' in eligible
-    for candidate in (for_ra, paused):
-        assert f'data-candidate="program-{candidate.pk}"' in ineligible
-        assert f'data-candidate="program-{candidate.pk}"' not in eligible
     assert "2 ineligible programs and trials" in ineligible
+    # Their rows are drawn when the list is opened (or inline, without JavaScript).
+    opened = coordinator_client.get(pages.url("lead_ineligible", referral.pk)).text
+    inline = pages.testid(
+        coordinator_client.get(pages.url("lead", referral.pk) + "?ineligible=open"),
+        "ineligible",
+        "details",
+    )
+    for candidate in (for_ra, paused):
+        assert f'data-candidate="program-{candidate.pk}"' not in eligible
+        assert f'data-candidate="program-{candidate.pk}"' in opened
+        assert f'data-candidate="program-{candidate.pk}"' in inline
+    assert "Condition not covered" not in opened
+    assert "other criteria passed." in opened
     assert "Spoke with her doctor." in pages.timeline(response)

@@ -194,6 +194,7 @@ MATRIX = {
     "referrals:board": staff(OK, OK),
     "referrals:screen": staff(OK, OK),
     "referrals:lead": staff(OK, OK),
+    "referrals:lead_ineligible": staff(OK, OK),
     "referrals:lead_document": staff(OK, OK),
     "referrals:lead_packet": staff(OK, OK),
     "referrals:lead_packet_pdf": staff(OK, OK),

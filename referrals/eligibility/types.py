@@ -182,6 +182,10 @@ class Evaluation:
         return [criterion.as_dict() for criterion in self.criteria]
 
     @property
+    def passed_count(self) -> int:
+        return sum(c.result == Result.PASS for c in self.criteria)
+
+    @property
     def failed_criteria(self) -> list[str]:
         return [c.name for c in self.criteria if c.result == Result.FAIL]
 

@@ -90,7 +90,7 @@ def eligibility_candidates(tree: ConditionTree | None = None) -> list[Candidate]
             max_age=program.max_age,
             min_failed_lines=program.min_failed_lines,
             is_open=program.status == ProgramStatus.ACCEPTING,
-            status_label=program.get_status_display(),
+            status_label=str(ProgramStatus(program.status).label),
             criteria=_typed_criteria(program),
             countries=frozenset({program.hospital.country}),
         )
@@ -106,7 +106,7 @@ def eligibility_candidates(tree: ConditionTree | None = None) -> list[Candidate]
             max_age=trial.max_age,
             min_failed_lines=trial.min_failed_lines,
             is_open=trial.overall_status == TrialStatus.RECRUITING,
-            status_label=trial.get_overall_status_display(),
+            status_label=str(TrialStatus(trial.overall_status).label),
             criteria=_typed_criteria(trial),
             countries=frozenset(site.country for site in trial.sites.all() if site.country) or None,
         )

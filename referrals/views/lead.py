@@ -31,7 +31,7 @@ from referrals.views.common import (
     document_download,
     staff_page,
 )
-from referrals.views.lead_page import LEAD_PAGE, render_lead
+from referrals.views.lead_page import LEAD_PAGE, render_ineligible_rows, render_lead
 from referrals.vocabulary import AccessAction
 
 
@@ -47,6 +47,12 @@ def lead(request: HttpRequest, pk: int) -> HttpResponse:
     if referral.has_unread_hospital_update:
         services.coordinator_seen_mark(referral=referral, by=request.user)
     return render_lead(request, referral)
+
+
+@staff_page("referrals.view_referral")
+@require_GET
+def lead_ineligible(request: HttpRequest, pk: int) -> HttpResponse:
+    return render_ineligible_rows(request, _get_referral_for_staff(request, pk))
 
 
 @staff_page("referrals.view_referral")

@@ -43,7 +43,9 @@ def render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) -
         "lines": patient.treatment_lines.all(),
         "failed_line_count": patient.failed_line_count,
         "promising": [e for e in evaluations if e.verdict != Verdict.INELIGIBLE],
-        "ineligible": [e for e in evaluations if e.verdict == Verdict.INELIGIBLE],
+        "ineligible": (ineligible := [e for e in evaluations if e.verdict == Verdict.INELIGIBLE]),
+        "ineligible_count": len(ineligible),
+        "show_ineligible": request.GET.get("ineligible") == "open",
         "timeline": selectors.lead_timeline(referral),
         "today": today,
         "facts": selectors.current_facts(patient, today),
@@ -87,6 +89,21 @@ def render_lead(request: HttpRequest, referral: Referral, **bound: forms.Form) -
         request,
         "referrals/lead.html",
         page_context(request, f"{patient} · lead #{referral.pk}", **context),
+    )
+
+
+def render_ineligible_rows(request: HttpRequest, referral: Referral) -> HttpResponse:
+    """The lead's ineligible candidates' rows, drawn when their list is opened."""
+    referral = selectors.referral_for_lead_page(referral.pk)
+    evaluations = selectors.referral_evaluations(referral)
+    return render(
+        request,
+        "referrals/lead.html#ineligible_rows",
+        {
+            "referral": referral,
+            "ineligible": [e for e in evaluations if e.verdict == Verdict.INELIGIBLE],
+            "can_change": request.user.has_perm("referrals.change_referral"),
+        },
     )
 
 

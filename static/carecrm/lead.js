@@ -5,7 +5,7 @@
     close_reason: ["closed"],
     screen_failure_criterion: ["closed"],
     close_detail: ["closed"],
-    scheduled_for: ["scheduled"],
+    infusion_date: ["scheduled"],
   };
 
   function update(form, select) {
@@ -24,5 +24,27 @@
     if (!select) return;
     select.addEventListener("change", () => update(form, select));
     update(form, select);
+  });
+})();
+
+// "Override…" on a criterion: the one override form, told which candidate and criterion.
+(function () {
+  document.addEventListener("click", (event) => {
+    const dialog = document.getElementById("override-dialog");
+    if (!dialog) return;
+    const opener = event.target.closest("[data-override]");
+    if (opener) {
+      const [kind, id, key] = opener.dataset.override.split(" ");
+      const form = dialog.querySelector("form");
+      form.elements.candidate_kind.value = kind;
+      form.elements.candidate_id.value = id;
+      form.elements.criterion_key.value = key;
+      form.elements.reason.value = "";
+      dialog.querySelector("[data-override-name]").textContent = opener.dataset.criterionName;
+      dialog.showModal();
+      form.elements.reason.focus();
+    } else if (event.target.closest("[data-override-cancel]")) {
+      dialog.close();
+    }
   });
 })();

@@ -74,8 +74,9 @@ def test_it_overrides_a_needs_info_criterion_and_withdraws_the_override(
     expect(row).to_contain_text("Needs info")
 
     row.get_by_text("Override…").click()
-    form = row.get_by_test_id("override-form")
+    form = page.get_by_test_id("override-form")
     expect(form).to_be_visible()
+    expect(form).to_contain_text("RENAL · Excludes eGFR < 30")
     form.locator("select[name=result]").select_option("pass")
     form.locator("input[name=reason]").fill("Creatinine normal in the nephrologist's letter.")
     form.get_by_role("button", name="Record override").click()
@@ -143,3 +144,20 @@ def test_it_shows_why_a_fact_was_refused_in_place(page, live_server, login, lead
     expect(page.get_by_test_id("fact-form")).to_contain_text("eGFR is a number.")
     expect(page.get_by_test_id("fact-form").locator("input[name=value]")).to_have_value("lots")
     expect(page.get_by_test_id("facts")).to_have_count(0)
+
+
+def test_it_draws_the_ineligible_candidates_when_their_list_is_opened(
+    page, live_server, login, lead
+):
+    from tests.factories import ConditionFactory, ProgramFactory
+
+    ra_program = ProgramFactory(conditions=[ConditionFactory(name="Rheumatoid arthritis")])
+    _open_lead(page, live_server, login, lead)
+    listing = page.get_by_test_id("ineligible")
+    expect(listing.locator(f"tr[data-candidate='program-{ra_program.pk}']")).to_have_count(0)
+
+    listing.locator("summary").click()
+
+    row = listing.locator(f"tr[data-candidate='program-{ra_program.pk}']")
+    expect(row).to_contain_text("Ineligible")
+    expect(row).to_contain_text("candidate takes Rheumatoid arthritis")
