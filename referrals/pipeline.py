@@ -94,6 +94,18 @@ def allowed_targets(stage: Stage) -> list[Stage]:
     return [candidate for candidate in Stage if candidate in targets]
 
 
+def forward_target(stage: Stage) -> Stage | None:
+    """The next stage along the pipeline a lead in `stage` may move to: what "Move to" offers
+    first, so that one click never sends a lead backwards; None at the end of the pipeline."""
+    order = list(Stage)
+    later = [
+        target
+        for target in allowed_targets(stage)
+        if target != Stage.CLOSED and order.index(target) > order.index(stage)
+    ]
+    return later[0] if later else None
+
+
 def is_reopen(from_stage: str, to_stage: str) -> bool:
     return from_stage == Stage.CLOSED and to_stage in OPEN_STAGES
 

@@ -2,10 +2,11 @@
 
 import datetime
 import itertools
+import re
 
 import pytest
 
-from referrals import services
+from referrals import pipeline, services
 from referrals.models import (
     CloseReason,
     EventKind,
@@ -312,3 +313,59 @@ def test_it_refuses_moving_to_the_same_stage(coordinator):
 )
 def test_it_gives_new_leads_two_working_days_for_first_contact(received, due):
     assert contact_due_date(received) == due
+
+
+@pytest.mark.parametrize(
+    ("stage", "offered"),
+    [
+        (Stage.NEW, Stage.CONTACTED),
+        (Stage.CONTACTED, Stage.RECORDS_REQUESTED),
+        (Stage.RECORDS_REQUESTED, Stage.SCREENING),
+        (Stage.SCREENING, Stage.ELIGIBLE),
+        (Stage.ELIGIBLE, Stage.REFERRED),
+        (Stage.REFERRED, Stage.ACCEPTED),
+        (Stage.SCHEDULED, Stage.TREATED),
+        (Stage.TREATED, Stage.FOLLOW_UP),
+        (Stage.FOLLOW_UP, None),
+    ],
+)
+def test_it_offers_the_next_stage_ahead_never_one_behind(stage, offered):
+    assert pipeline.forward_target(stage) == offered
+
+
+@pytest.mark.parametrize(
+    ("stage", "selected"),
+    [
+        (Stage.RECORDS_REQUESTED, Stage.SCREENING),
+        (Stage.SCREENING, Stage.ELIGIBLE),
+        (Stage.ELIGIBLE, Stage.REFERRED),
+        (Stage.REFERRED, Stage.ACCEPTED),
+        (Stage.SCHEDULED, Stage.TREATED),
+    ],
+)
+def test_it_preselects_the_move_ahead_on_the_lead_page(coordinator_client, lead, stage, selected):
+    from tests import pages
+
+    Referral.objects.filter(pk=lead.pk).update(stage=stage)
+
+    form = pages.testid(
+        coordinator_client.get(pages.url("lead", lead.pk)), "transition-form", "form"
+    )
+
+    move_to = re.search(r'<select name="to_stage".*?</select>', form, re.S).group(0)
+    assert re.findall(r'<option value="([a-z_]*)"[^>]* selected', move_to) == [selected]
+
+
+def test_it_chooses_no_move_for_a_lead_at_the_end_of_the_pipeline(coordinator_client, lead):
+    from tests import pages
+
+    Referral.objects.filter(pk=lead.pk).update(stage=Stage.FOLLOW_UP)
+
+    response = pages.transition(coordinator_client, lead, "")
+    form = pages.testid(
+        coordinator_client.get(pages.url("lead", lead.pk)), "transition-form", "form"
+    )
+
+    assert "Choose a move" in form
+    assert response.status_code == 200
+    assert Referral.objects.get(pk=lead.pk).stage == Stage.FOLLOW_UP

@@ -52,10 +52,16 @@ class TransitionForm(VersionedForm):
 
     def __init__(self, *args, referral: Referral, **kwargs):
         super().__init__(*args, **kwargs)
-        if referral.stage == Stage.CLOSED:
+        stage = Stage(referral.stage)
+        if stage == Stage.CLOSED:
             choices = [(Stage.CONTACTED, "Reopen")]
         else:
-            choices = [(s.value, s.label) for s in pipeline.allowed_targets(Stage(referral.stage))]
+            choices = [(s.value, s.label) for s in pipeline.allowed_targets(stage)]
+            forward = pipeline.forward_target(stage)
+            if forward is None:
+                # Nothing ahead (only closing): no move is chosen until one is picked.
+                choices.insert(0, ("", "Choose a move"))
+            self.fields["to_stage"].initial = forward
         self.fields["to_stage"].choices = choices
 
 
