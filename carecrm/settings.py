@@ -331,6 +331,13 @@ UNFOLD = {
     "SITE_HEADER": "CareCRM",
     "SITE_SUBHEADER": _("CAR-T referrals for autoimmune disease"),
     "SITE_SYMBOL": "diversity_1",
+    "SITE_FAVICONS": [
+        {
+            "rel": "icon",
+            "type": "image/svg+xml",
+            "href": lambda request: static("carecrm/favicon.svg"),
+        }
+    ],
     "STYLES": [lambda request: static("carecrm/carecrm.css")],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": True,

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -37,6 +38,12 @@ def _admin_urls() -> tuple[list, str, str]:
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # Browsers ask every site for /favicon.ico; ours is an SVG among the static files.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("carecrm/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     path("admin/login/", security.LoginView.as_view()),
     # Coordinator pages live inside the admin site's chrome, ahead of its catch-all patterns.
     path("admin/work/", include("referrals.urls")),

@@ -138,6 +138,7 @@ def _admin_model_entries() -> dict[str, dict]:
 
 MATRIX = {
     # The public intake.
+    "favicon": everyone(301),  # a permanent redirect to the static icon
     "intake:form": everyone(OK),
     "intake:thanks": everyone(OK),
     # The admin site itself.
