@@ -22,6 +22,16 @@ two_factor_patterns = (
 admin.site.index_title = "Dashboard"
 
 
+class FaviconView(RedirectView):
+    """Browsers ask every site for /favicon.ico; ours is an SVG among the static files. Its URL
+    is looked up per request: in production it carries the hash `collectstatic` gives it."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs) -> str:
+        return static("carecrm/favicon.svg")
+
+
 def _admin_urls() -> tuple[list, str, str]:
     """The admin site's URLs without Django's "view on site" shortcut (`admin/r/<type>/<id>/`).
 
@@ -38,12 +48,7 @@ def _admin_urls() -> tuple[list, str, str]:
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
-    # Browsers ask every site for /favicon.ico; ours is an SVG among the static files.
-    path(
-        "favicon.ico",
-        RedirectView.as_view(url=static("carecrm/favicon.svg"), permanent=True),
-        name="favicon",
-    ),
+    path("favicon.ico", FaviconView.as_view(), name="favicon"),
     path("admin/login/", security.LoginView.as_view()),
     # Coordinator pages live inside the admin site's chrome, ahead of its catch-all patterns.
     path("admin/work/", include("referrals.urls")),
