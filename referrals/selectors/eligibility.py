@@ -2,6 +2,7 @@
 with its typed criteria, and the condition hierarchy, read in a fixed number of queries."""
 
 import datetime
+from collections.abc import Callable
 
 from django.db.models import Prefetch
 from django.utils import timezone
@@ -171,25 +172,30 @@ def referral_evaluations(referral: Referral, *, today: datetime.date | None = No
         )
         for o in referral.criterion_overrides.all()
     }
-    tree = condition_tree()
-    return evaluate(
-        patient_facts(patient),
-        eligibility_candidates(tree),
-        today=today or timezone.localdate(),
-        tree=tree,
-        overrides=overrides,
-    )
+    return _evaluations(lambda tree: patient_facts(patient), today=today, overrides=overrides)
 
 
 def patient_evaluations(
     patient: Patient, *, today: datetime.date | None = None
 ) -> list[Evaluation]:
+    return _evaluations(lambda tree: patient_facts(patient), today=today)
+
+
+def _evaluations(
+    facts_of: Callable[[ConditionTree], PatientFacts],
+    *,
+    today: datetime.date | None,
+    overrides: dict | None = None,
+) -> list[Evaluation]:
+    """Every candidate evaluated against the patient `facts_of` describes, with one read of the
+    condition hierarchy for both."""
     tree = condition_tree()
     return evaluate(
-        patient_facts(patient),
+        facts_of(tree),
         eligibility_candidates(tree),
         today=today or timezone.localdate(),
         tree=tree,
+        overrides=overrides,
     )
 
 
@@ -262,10 +268,6 @@ def described_patient_facts(described: DescribedPatient, tree: ConditionTree) ->
 
 def described_patient_evaluations(described: DescribedPatient) -> list[Evaluation]:
     """The same verdicts a stored patient with these facts gets, on the description's date."""
-    tree = condition_tree()
-    return evaluate(
-        described_patient_facts(described, tree),
-        eligibility_candidates(tree),
-        today=described.as_of,
-        tree=tree,
+    return _evaluations(
+        lambda tree: described_patient_facts(described, tree), today=described.as_of
     )
