@@ -229,6 +229,12 @@ class Referral(QuickChoiceDisplay, models.Model):
         return self.patient.failed_line_count if counted is None else counted
 
     @property
+    def hospital_side_label(self) -> str:
+        """The hospital side as a coordinator reads it (the generated column has no
+        `get_…_display`: its choices sit on its output field)."""
+        return str(HospitalSide(self.hospital_side).label) if self.hospital_side else ""
+
+    @property
     def hospital_dates_text(self) -> str:
         """The hospital's dates as its timeline event says them: "Consult 09 Dec 2026 · …"."""
         text = " · ".join(
